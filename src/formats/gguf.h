@@ -1,0 +1,118 @@
+// GGUF reader: metadata, tensor infos and zero-copy tensor data from a mapped
+// file (GGUF v2 and v3).
+//
+// Every count, length and offset read from the file is checked against the
+// file size before anything is allocated from it; a bad file yields a
+// Corruption status naming the file, the byte offset and the problem.
+//
+// Thread safety: a GgufFile is immutable after Open(); concurrent reads are safe.
+// Ownership: GgufFile owns the mapping; tensor data pointers stay valid while it lives.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/mapped_file.h"
+#include "core/status.h"
+
+namespace formiga {
+
+// On-disk metadata value types (gguf_type), explicit values.
+enum class GgufType : uint32_t {
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
+};
+
+const char* GgufTypeName(GgufType type);
+
+// One metadata value. Scalars use the field of their kind; arrays keep their
+// element type and items (arrays of arrays nest).
+struct GgufValue {
+  GgufType type = GgufType::kUint8;
+  uint64_t u = 0;        // kUint8..kUint64, and kBool (0/1)
+  int64_t i = 0;         // kInt8..kInt64
+  double f = 0.0;        // kFloat32, kFloat64
+  std::string str;       // kString
+  GgufType elem_type = GgufType::kUint8;  // kArray
+  std::vector<GgufValue> items;           // kArray
+
+  bool is_integer() const;
+  bool is_float() const;
+  // Any integer type (or bool) as int64 / uint64; floats are not converted.
+  Result<int64_t> AsInt() const;
+  Result<double> AsFloat() const;  // float or integer
+};
+
+struct GgufTensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;  // ne[0] (contiguous, fastest) first, as on disk
+  DType type = DType::kF32;
+  uint64_t offset = 0;         // from the start of the data section
+  uint64_t nbytes = 0;         // bytes of data (shape product / block_size * type_size)
+  const uint8_t* data = nullptr;  // into the mapping
+
+  int64_t n_elements() const;
+};
+
+class GgufFile {
+ public:
+  // Opens, maps and validates `path`.
+  static Result<GgufFile> Open(const std::string& path);
+  // Parses a file already in memory (fuzzing, tests). `data` must outlive the
+  // result; `name` is used in error messages.
+  static Result<GgufFile> Parse(const uint8_t* data, size_t size, const std::string& name);
+
+  uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }
+  uint64_t data_offset() const { return data_offset_; }  // start of tensor data in the file
+  uint64_t file_size() const { return file_size_; }
+  const std::string& path() const { return path_; }
+
+  // Metadata in file order.
+  const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
+  const GgufValue* Find(std::string_view key) const;  // nullptr if absent
+
+  // Typed getters: NotFound if absent, InvalidArgument if of another type.
+  Result<std::string> GetString(std::string_view key) const;
+  Result<int64_t> GetInt(std::string_view key) const;       // any integer type
+  Result<double> GetFloat(std::string_view key) const;      // float or integer
+  Result<bool> GetBool(std::string_view key) const;
+  Result<std::vector<std::string>> GetStringArray(std::string_view key) const;
+  Result<std::vector<double>> GetFloatArray(std::string_view key) const;
+  Result<std::vector<int64_t>> GetIntArray(std::string_view key) const;
+
+  // "general.architecture", or "" if absent.
+  std::string architecture() const;
+
+  const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
+  const GgufTensorInfo* FindTensor(std::string_view name) const;  // nullptr if absent
+
+ private:
+  std::string path_;
+  MappedFile file_;  // empty when built by Parse()
+  uint32_t version_ = 0;
+  uint64_t alignment_ = 32;
+  uint64_t data_offset_ = 0;
+  uint64_t file_size_ = 0;
+  std::vector<std::pair<std::string, GgufValue>> kv_;
+  std::map<std::string, size_t, std::less<>> kv_index_;
+  std::vector<GgufTensorInfo> tensors_;
+  std::map<std::string, size_t, std::less<>> tensor_index_;
+};
+
+}  // namespace formiga
