@@ -1,1 +1,1 @@
-// placeholder: replaced by the module's implementation
+// placeholder: replaced by the module implementation (config.cc)
