@@ -48,6 +48,21 @@ int main(int argc, char** argv) {
   RegisterTokenize(app, ctx);
   RegisterQuantize(app, ctx);
   RegisterSynth(app, ctx);
+  // NOTE: CLI11 reports an unknown subcommand as "a subcommand is required";
+  // name the word the user typed and the commands that exist instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->check_name(argv[1]);
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "formiga: error: unknown command '%s' (commands: %s; see formiga --help)\n",
+                   argv[1], names.c_str());
+      return 1;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
