@@ -1,0 +1,140 @@
+// Backend: the operations a transformer forward pass needs, written once per
+// device (DESIGN.md: kernels/ref is the obviously-correct oracle, kernels/cpu
+// the fast CPU version, kernels/cuda later). Model code calls only these ops,
+// so adding a backend or placing layers on another device never rewrites a
+// model file.
+//
+// Shapes use the letters: T tokens of a ragged batch (all sequences flattened),
+// C model width, H query heads, KH key/value heads, D head dim, N output width.
+// Activations are f32 and row-major ("x is (T, C)": T rows of C floats). Weights
+// stay in their storage type (quantized blocks included): a WeightView of
+// N rows x C columns is GGUF's ne = {C, N}.
+//
+// Memory: every pointer an op takes lives in the backend's memory space (host
+// memory for ref/cpu). Ops never allocate on the hot path.
+//
+// Thread safety: a Backend may use many threads inside one op; ops on one
+// Backend object are not to be called concurrently.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/status.h"
+
+namespace formiga {
+
+// A weight matrix: `rows` rows of `cols` elements in `type`, rows `row_bytes` apart.
+struct WeightView {
+  DType type = DType::kF32;
+  const void* data = nullptr;
+  int64_t cols = 0;       // C: input width (contiguous)
+  int64_t rows = 0;       // N: output width
+  size_t row_bytes = 0;   // DTypeRowBytes(type, cols) for a packed matrix
+};
+
+enum class RopeStyle {
+  kNormal,  // rotates adjacent pairs (x[2i], x[2i+1]) — llama.cpp's LLAMA rope for llama GGUFs
+  kNeox,    // rotates halves (x[i], x[i + D/2]) — GPT-NeoX / HF layout (qwen2, gemma3, falcon)
+};
+
+struct RopeParams {
+  RopeStyle style = RopeStyle::kNormal;
+  int64_t n_rot = 0;            // dimensions rotated per head (<= D, even)
+  float freq_base = 10000.0f;   // theta
+  float freq_scale = 1.0f;      // linear scaling: position * freq_scale
+  // Optional per-dimension divisors of the frequency (llama3-style scaling),
+  // n_rot / 2 entries; nullptr = none.
+  const float* freq_factors = nullptr;
+};
+
+// Geometry of one layer's paged KV cache: K and V are each
+// [n_blocks][block_size][KH][D] in `type` (f32 or f16).
+struct KvLayout {
+  int64_t block_size = 16;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  DType type = DType::kF16;
+};
+
+struct KvLayerView {
+  void* k = nullptr;
+  void* v = nullptr;
+  KvLayout layout;
+};
+
+// Where each token of a ragged batch belongs. A token at position p of
+// sequence s attends to positions [max(0, p - window + 1), p] of s, read
+// through s's block table (position q lives in block table[q / block_size],
+// row q % block_size).
+struct AttentionBatch {
+  int64_t n_tokens = 0;                   // T
+  const int32_t* positions = nullptr;     // [T] position of each token in its sequence
+  const int32_t* seq_of_token = nullptr;  // [T] which sequence (index into block_tables)
+  const int32_t* const* block_tables = nullptr;  // [n_seqs] -> block ids
+  const int64_t* slots = nullptr;         // [T] block * block_size + row where the token's K/V go
+};
+
+struct AttentionParams {
+  int64_t n_heads = 0;     // H
+  int64_t n_kv_heads = 0;  // KH; H % KH == 0 (GQA/MQA: query head h reads KV head h / (H/KH))
+  int64_t head_dim = 0;    // D
+  float scale = 1.0f;      // usually 1/sqrt(D)
+  float softcap = 0.0f;    // > 0: scores = softcap * tanh(scores / softcap)
+  int64_t window = 0;      // > 0: sliding window length, in positions
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // y (T, N) = x (T, C) · Wᵀ, W of any supported weight type.
+  virtual Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) = 0;
+
+  // y (T, C): row t of `table` (token embedding lookup), dequantized to f32.
+  virtual Status GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) = 0;
+
+  // y (T, C) = x / sqrt(mean(x²) + eps) * weight;  weight (C) may be null (= 1).
+  virtual void RmsNorm(const float* x, const float* weight, float* y, int64_t T, int64_t C,
+                       float eps) = 0;
+
+  // y (T, C) = (x - mean) / sqrt(var + eps) * weight + bias; weight/bias may be null.
+  virtual void LayerNorm(const float* x, const float* weight, const float* bias, float* y,
+                         int64_t T, int64_t C, float eps) = 0;
+
+  // In place: x is (T, n_heads, D); token t is rotated by positions[t].
+  virtual void Rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_t D,
+                    const RopeParams& params) = 0;
+
+  // Writes k, v (T, KH, D) into the cache rows given by batch.slots.
+  virtual void StoreKv(const float* k, const float* v, const AttentionBatch& batch,
+                       const KvLayerView& kv) = 0;
+
+  // out (T, H, D) = softmax(q·Kᵀ · scale [softcapped], causal/windowed) · V over each
+  // token's own sequence, K/V read from the paged cache (the batch's own K/V
+  // must have been stored first).
+  virtual void Attention(const float* q, const KvLayerView& kv, const AttentionBatch& batch,
+                         const AttentionParams& params, float* out) = 0;
+
+  // y (n) = silu(gate) * up.
+  virtual void SiluMul(const float* gate, const float* up, float* y, int64_t n) = 0;
+  // y (n) = gelu_tanh(gate) * up (gemma's GeGLU).
+  virtual void GeluMul(const float* gate, const float* up, float* y, int64_t n) = 0;
+  // y (n) = gelu(x), exact erf form (falcon, gpt2 use the tanh form: see `tanh_approx`).
+  virtual void Gelu(const float* x, float* y, int64_t n, bool tanh_approx) = 0;
+  // y (n) = a + b (y may alias a or b).
+  virtual void Add(const float* a, const float* b, float* y, int64_t n) = 0;
+  // y (T, C) = x + bias (C) broadcast over rows (y may alias x).
+  virtual void AddBias(const float* x, const float* bias, float* y, int64_t T, int64_t C) = 0;
+  // x (n) *= s.
+  virtual void Scale(float* x, float s, int64_t n) = 0;
+};
+
+// The naive reference backend (kernels/ref): correct by inspection, slow.
+std::unique_ptr<Backend> MakeRefBackend();
+
+}  // namespace formiga
