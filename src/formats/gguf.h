@@ -53,10 +53,35 @@ struct GgufValue {
 
   bool is_integer() const;
   bool is_float() const;
+  bool is_unsigned() const;  // kUint8..kUint64 and kBool (value in `u`)
+  bool is_signed() const;    // kInt8..kInt64 (value in `i`)
   // Any integer type (or bool) as int64 / uint64; floats are not converted.
   Result<int64_t> AsInt() const;
   Result<double> AsFloat() const;  // float or integer
+
+  // Builders (for GgufWriter and tests). Array() does not check that the
+  // items have `elem`'s type; GgufWriter::Begin does.
+  static GgufValue Uint8(uint8_t v);
+  static GgufValue Int8(int8_t v);
+  static GgufValue Uint16(uint16_t v);
+  static GgufValue Int16(int16_t v);
+  static GgufValue Uint32(uint32_t v);
+  static GgufValue Int32(int32_t v);
+  static GgufValue Uint64(uint64_t v);
+  static GgufValue Int64(int64_t v);
+  static GgufValue Float32(float v);
+  static GgufValue Float64(double v);
+  static GgufValue Bool(bool v);
+  static GgufValue String(std::string v);
+  static GgufValue Array(GgufType elem, std::vector<GgufValue> items);
 };
+
+// Limits the reader enforces (documented in docs/formats.md).
+inline constexpr uint32_t kGgufMaxDims = 4;            // GGML_MAX_DIMS
+inline constexpr int kGgufMaxNesting = 8;              // arrays of arrays of ...
+inline constexpr uint64_t kGgufMaxArrayItems = 1ull << 23;  // all metadata array items together
+inline constexpr uint64_t kGgufMaxKeyLength = 65535;
+inline constexpr uint64_t kGgufMaxTensorNameLength = 4096;
 
 struct GgufTensorInfo {
   std::string name;
