@@ -99,10 +99,12 @@ class Backend {
   virtual Status GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) = 0;
 
   // y (T, C) = x / sqrt(mean(x²) + eps) * weight;  weight (C) may be null (= 1).
+  // y may alias x (per-head q/k norms run in place).
   virtual void RmsNorm(const float* x, const float* weight, float* y, int64_t T, int64_t C,
                        float eps) = 0;
 
-  // y (T, C) = (x - mean) / sqrt(var + eps) * weight + bias; weight/bias may be null.
+  // y (T, C) = (x - mean) / sqrt(var + eps) * weight + bias; weight/bias may be null;
+  // y may alias x.
   virtual void LayerNorm(const float* x, const float* weight, const float* bias, float* y,
                          int64_t T, int64_t C, float eps) = 0;
 
@@ -132,6 +134,10 @@ class Backend {
   virtual void AddBias(const float* x, const float* bias, float* y, int64_t T, int64_t C) = 0;
   // x (n) *= s.
   virtual void Scale(float* x, float s, int64_t n) = 0;
+  // y (n) = cap * tanh(x / cap) (final-logit soft-capping; y may alias x).
+  virtual void SoftCap(const float* x, float* y, int64_t n, float cap) = 0;
+  // y (R, C): y[r] = x[rows[r]] for x (T, C) (gathers the rows that need logits).
+  virtual void CopyRows(const float* x, const int32_t* rows, int64_t R, int64_t C, float* y) = 0;
 };
 
 // The naive reference backend (kernels/ref): correct by inspection, slow.

@@ -198,6 +198,16 @@ class RefBackend final : public Backend {
   void Scale(float* x, float s, int64_t n) override {
     for (int64_t i = 0; i < n; ++i) x[i] *= s;
   }
+
+  void SoftCap(const float* x, float* y, int64_t n, float cap) override {
+    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(cap * std::tanh(static_cast<double>(x[i]) / cap));
+  }
+
+  void CopyRows(const float* x, const int32_t* rows, int64_t R, int64_t C, float* y) override {
+    for (int64_t r = 0; r < R; ++r) {
+      for (int64_t c = 0; c < C; ++c) y[r * C + c] = x[static_cast<int64_t>(rows[r]) * C + c];
+    }
+  }
 };
 
 }  // namespace
