@@ -74,7 +74,9 @@ Status ParseTensor(const std::string& file, const std::string& name, const json&
     if (!AsU64(d, &dim) || dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return Corrupt(file, where + ": shape entries must be non-negative integers");
     }
-    if (__builtin_mul_overflow(n, dim, &n)) return Corrupt(file, where + ": element count overflows");
+    if (__builtin_mul_overflow(n, dim, &n) || n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Corrupt(file, where + ": element count overflows");
+    }
     t->shape.push_back(static_cast<int64_t>(dim));
   }
   uint64_t begin = 0, end = 0, expected = 0;
