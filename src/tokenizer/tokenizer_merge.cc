@@ -6,7 +6,7 @@
 // with stale entries skipped when popped. That is O(n log n) in the number of
 // symbols, so a 1 MB word without spaces is not quadratic.
 #include <algorithm>
-#include <queue>
+#include <cstring>
 
 #include "tokenizer/tokenizer_impl.h"
 
@@ -76,52 +76,72 @@ struct Symbol {
 };
 
 struct Candidate {
-  double key;        // lower is better: merge rank, or -score
-  uint32_t start;    // of the left symbol: ties go to the leftmost pair
+  // Priority and position packed so one integer compare orders the queue:
+  // high 32 bits = priority (lower is better), low 32 bits = left symbol's
+  // start (ties go to the leftmost pair).
+  uint64_t key;
   int32_t left;
   int32_t right;
   uint32_t size;     // left.len + right.len when queued (staleness check)
   int32_t merged;
+  uint32_t priority;  // filled by the pair function
 };
 
 struct CandidateWorse {
-  bool operator()(const Candidate& a, const Candidate& b) const {
-    return a.key > b.key || (a.key == b.key && a.start > b.start);
-  }
+  bool operator()(const Candidate& a, const Candidate& b) const { return a.key > b.key; }
 };
 
-using CandidateQueue = std::priority_queue<Candidate, std::vector<Candidate>, CandidateWorse>;
+// Order-preserving map of a float score (higher is better) to a priority
+// (lower is better).
+inline uint32_t ScorePriority(float score) {
+  uint32_t bits;
+  std::memcpy(&bits, &score, sizeof(bits));
+  bits = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);  // ascending with the float
+  return ~bits;
+}
 
-// Runs the merge loop over `syms`. `pair` returns the candidate for two
-// adjacent symbols, or false when they cannot merge.
+// Runs the merge loop over `syms`. `pair` fills priority/merged for two
+// adjacent symbols, or returns false when they cannot merge.
 template <class PairFn>
 void MergeAll(std::vector<Symbol>& syms, PairFn pair) {
-  CandidateQueue queue;
+  std::vector<Candidate> heap;
+  heap.reserve(syms.size());
+  auto make = [&](int32_t l, int32_t r, Candidate* c) {
+    if (!pair(syms[l], syms[r], c)) return false;
+    c->left = l;
+    c->right = r;
+    c->size = syms[l].len + syms[r].len;
+    c->key = (static_cast<uint64_t>(c->priority) << 32) | syms[l].start;
+    return true;
+  };
+  Candidate c;
+  for (size_t i = 0; i + 1 < syms.size(); ++i) {
+    if (make(static_cast<int32_t>(i), static_cast<int32_t>(i + 1), &c)) heap.push_back(c);
+  }
+  CandidateWorse worse;
+  std::make_heap(heap.begin(), heap.end(), worse);  // O(n), not n pushes
   auto push = [&](int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
-    Candidate c;
-    if (pair(syms[l], syms[r], &c)) {
-      c.left = l;
-      c.right = r;
-      c.start = syms[l].start;
-      c.size = syms[l].len + syms[r].len;
-      queue.push(c);
+    Candidate n;
+    if (make(l, r, &n)) {
+      heap.push_back(n);
+      std::push_heap(heap.begin(), heap.end(), worse);
     }
   };
-  for (size_t i = 0; i + 1 < syms.size(); ++i) push(static_cast<int32_t>(i), static_cast<int32_t>(i + 1));
-  while (!queue.empty()) {
-    Candidate c = queue.top();
-    queue.pop();
-    Symbol& l = syms[c.left];
-    Symbol& r = syms[c.right];
-    if (l.len == 0 || r.len == 0 || l.next != c.right || l.len + r.len != c.size) continue;
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), worse);
+    Candidate top = heap.back();
+    heap.pop_back();
+    Symbol& l = syms[top.left];
+    Symbol& r = syms[top.right];
+    if (l.len == 0 || r.len == 0 || l.next != top.right || l.len + r.len != top.size) continue;
     l.len += r.len;
-    l.id = c.merged;
+    l.id = top.merged;
     r.len = 0;
     l.next = r.next;
-    if (r.next >= 0) syms[r.next].prev = c.left;
-    push(l.prev, c.left);
-    push(c.left, l.next);
+    if (r.next >= 0) syms[r.next].prev = top.left;
+    push(l.prev, top.left);
+    push(top.left, l.next);
   }
 }
 
@@ -196,17 +216,17 @@ void Tokenizer::Impl::BpeWord(std::string_view word, std::vector<int32_t>* out) 
     int32_t rank = 0;
     int32_t merged = MergedId(l.id, r.id, &rank);
     if (merged < 0) return false;
-    c->key = rank;
+    c->priority = static_cast<uint32_t>(rank);
     c->merged = merged;
     return true;
   });
   for (int32_t i = 0; i >= 0; i = syms[i].next) {
     if (syms[i].id >= 0) {
       out->push_back(syms[i].id);
-    } else if (spec.unk_id >= 0) {
-      // NOTE: only a vocabulary missing one of the 256 byte symbols gets here.
-      out->push_back(spec.unk_id);
     }
+    // NOTE: a byte whose byte-level symbol the vocabulary lacks (SmolLM2 has
+    // no symbol for 0xFE/0xFF, which never occur in UTF-8) is dropped, as
+    // llama.cpp does; emitting <unk> (= <|endoftext|> there) would end turns.
   }
 }
 
@@ -241,7 +261,7 @@ void Tokenizer::Impl::EncodeSpm(std::string_view text, bool add_prefix, std::vec
       int32_t rank = 0;
       int32_t merged = MergedId(l.id, r.id, &rank);
       if (merged < 0) return false;
-      c->key = rank;
+      c->priority = static_cast<uint32_t>(rank);
       c->merged = merged;
       return true;
     });
@@ -249,7 +269,7 @@ void Tokenizer::Impl::EncodeSpm(std::string_view text, bool add_prefix, std::vec
     tokenizer_internal::MergeAll(syms, [this, nv](const Symbol& l, const Symbol& r, Candidate* c) {
       int32_t id = Lookup(nv.substr(l.start, l.len + r.len));
       if (id < 0) return false;
-      c->key = spec.scores.empty() ? 0.0 : -static_cast<double>(spec.scores[id]);
+      c->priority = spec.scores.empty() ? 0u : tokenizer_internal::ScorePriority(spec.scores[id]);
       c->merged = id;
       return true;
     });
