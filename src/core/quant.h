@@ -9,8 +9,9 @@
 // The quantizers follow ggml's reference quantizers (quantize_row_*_ref,
 // without an importance matrix), so that formiga writes the same bytes
 // llama.cpp's `llama-quantize` writes for the same f32 input without
-// --imatrix. The dequantizers reproduce ggml's (and gguf-py's) f32 results
-// bit for bit (tested against gguf-py goldens in quant_golden_test.cc).
+// --imatrix (tested byte for byte against llama.cpp's and gguf-py's output in
+// quant_golden_test.cc). The dequantizers reproduce ggml's (and gguf-py's)
+// f32 results bit for bit.
 //
 // NOTE: this is the slow, obviously-correct twin (DESIGN.md decision 6):
 // scalar loops, no SIMD. Fast kernels live in kernels/ and are tested against

@@ -1,8 +1,10 @@
 // Golden tests of the block formats against gguf-py (the reference Python
 // implementation maintained with llama.cpp): tests/data/quant/manifest.txt,
 // made by scripts/golden/make_quant_golden.py (its docstring documents the
-// format). Every comparison is bitwise: dequantized f32 values must have the
-// same bit patterns (NaNs included), quantized blocks the same bytes.
+// format), and against llama.cpp itself for the K-quant quantizers (bytes
+// written by llama-cpp-python's llama_model_quantize). Every comparison is
+// bitwise: dequantized f32 values must have the same bit patterns (NaNs
+// included), quantized blocks the same bytes.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -81,6 +83,14 @@ TEST(QuantGoldenTest, ManifestIsComplete) {
   for (const char* t : {"q4_1", "q8_0", "q4_k", "q6_k", "q5_0"}) {
     bool found = false;
     for (const GoldenCase& c : cases) found = found || (c.kind == "dequant" && c.type == t);
+    EXPECT_TRUE(found) << t;
+  }
+  // Every quantizer has a reference: gguf-py for the legacy types, llama.cpp
+  // for the K-quants.
+  for (const char* t : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "bf16", "f16", "q2_k", "q3_k", "q4_k",
+                        "q5_k", "q6_k"}) {
+    bool found = false;
+    for (const GoldenCase& c : cases) found = found || (c.kind == "quant" && c.type == t);
     EXPECT_TRUE(found) << t;
   }
 }
