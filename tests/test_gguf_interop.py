@@ -10,6 +10,9 @@ Two directions:
    AddAllValueTypes() and PatternByte() in src/formats/gguf_writer_test.cc.
 2. gguf-py writes (every value type, nested arrays, several tensor types, alignment 64),
    formiga reads: `formiga info --json` must report identical values, types, shapes and sizes.
+
+Also `formiga info` itself on the real test models (checked against gguf-py's reading), its
+error messages, and a sharded safetensors checkpoint.
 """
 import json
 import os
@@ -203,3 +206,64 @@ def test_formiga_reads_gguf_py_file(tmp_path, run_formiga):
         assert mine["offset"] + info["file"]["data_offset"] == t.data_offset
     assert tensors["t.f32"]["shape"] == [4, 3]  # ne[0] first: numpy (3, 4) reversed
     assert info["totals"]["parameters"] == 12 + 16 + 64
+
+
+# ---- formiga info on the real test models and on safetensors -----------------
+
+def test_info_smollm2_table_and_json(smollm2, run_formiga):
+    out = run_formiga("info", smollm2).stdout
+    for needle in ("GGUF v3", "architecture   llama", "block_count", "49152 tokens", "48900",
+                   "1 '<|im_start|>'", "chat template  (368 chars", "token_embd.weight", "MOSTLY_Q4_1",
+                   "134.52 M (134515008)", "bits/weight    5.744"):
+        assert needle in out, needle
+    assert "ectable" not in out  # the vocabulary is summarized, never dumped
+    info = json.loads(run_formiga("info", "--json", smollm2).stdout)
+    ref = gguf.GGUFReader(str(smollm2))
+    assert info["hparams"]["attention.head_count_kv"] == 3
+    assert len(info["tensors"]) == len(ref.tensors) == 272
+    assert info["totals"]["parameters"] == sum(int(t.n_elements) for t in ref.tensors)
+    assert info["totals"]["data_bytes"] == sum(int(t.n_bytes) for t in ref.tensors)
+    assert info["tokenizer"]["chat_template"] == ref.fields["tokenizer.chat_template"].contents()
+    assert info["metadata"]["tokenizer.ggml.tokens"]["length"] == 49152
+    assert len(info["metadata"]["tokenizer.ggml.tokens"]["value"]) == 8
+
+
+def test_info_gemma3_json(gemma3, run_formiga):
+    info = json.loads(run_formiga("info", "--json", gemma3).stdout)
+    assert info["architecture"] == "gemma3"
+    assert info["tokenizer"]["vocab_size"] == 262144
+    assert info["totals"]["by_type"]["q6_k"]["tensors"] == 9
+    assert info["general"]["file_type_name"] == "MOSTLY_Q4_K_M"
+
+
+def test_info_errors(tmp_path, run_formiga):
+    missing = run_formiga("info", tmp_path / "nope.gguf", check=False)
+    assert missing.returncode == 1 and "nope.gguf" in missing.stderr
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"hello world, not a model")
+    bad = run_formiga("info", junk, check=False)
+    assert bad.returncode == 1 and "neither a GGUF nor a safetensors" in bad.stderr
+    trunc = tmp_path / "trunc.gguf"
+    trunc.write_bytes(b"GGUF\x03\x00\x00\x00\x01")
+    bad = run_formiga("info", trunc, check=False)
+    assert bad.returncode == 1 and "offset 8" in bad.stderr and "truncated" in bad.stderr
+
+
+def test_info_safetensors_checkpoint(tmp_path, run_formiga):
+    from safetensors.numpy import save_file
+    save_file({"model.embed_tokens.weight": np.zeros((10, 4), dtype=np.float32)},
+              str(tmp_path / "model-00001-of-00002.safetensors"))
+    save_file({"lm_head.weight": np.zeros((10, 4), dtype=np.float16)},
+              str(tmp_path / "model-00002-of-00002.safetensors"))
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+        "lm_head.weight": "model-00002-of-00002.safetensors"}}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 4,
+                                                      "num_hidden_layers": 0}))
+    info = json.loads(run_formiga("info", "--json", tmp_path).stdout)
+    assert info["config"]["model_type"] == "llama"
+    assert {t["name"]: (t["dtype"], t["shape"]) for t in info["tensors"]} == {
+        "model.embed_tokens.weight": ("F32", [10, 4]), "lm_head.weight": ("F16", [10, 4])}
+    assert info["totals"]["parameters"] == 80
+    assert info["totals"]["data_bytes"] == 160 + 80
+    assert "model_type" in run_formiga("info", tmp_path).stdout
