@@ -52,11 +52,24 @@ def main() -> int:
                 except Exception as e:  # the template raised, or Jinja failed at render time
                     case["error"] = f"{type(e).__name__}: {e}"
                 cases.append(case)
+    snip = json.loads((DATA / "snippets.json").read_text(encoding="utf-8"))
+    snippets = []
+    for src in snip["snippets"]:
+        case = {"template": src}
+        try:
+            rendered, _ = render_jinja_template(
+                conversations=[snip["messages"]], chat_template=src, add_generation_prompt=False, **snip["context"]
+            )
+            case["output"] = rendered[0]
+        except Exception as e:
+            case["error"] = f"{type(e).__name__}: {e}"
+        snippets.append(case)
     out = {
         "generator": "scripts/golden/make_chat_golden.py",
         "transformers": transformers.__version__,
         "jinja2": jinja2.__version__,
         "cases": cases,
+        "snippets": snippets,
     }
     (DATA / "expected.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     n_err = sum("error" in c for c in cases)

@@ -67,6 +67,27 @@ TEST(ChatTemplateConformance, MatchesTransformersByteForByte) {
   EXPECT_GE(checked, 150);
 }
 
+TEST(ChatTemplateConformance, SnippetsMatchTransformers) {
+  ojson spec = ojson::parse(ReadFile(DataDir() / "snippets.json"));
+  ojson expected = ojson::parse(ReadFile(DataDir() / "expected.json"));
+  ASSERT_EQ(expected["snippets"].size(), spec["snippets"].size()) << "regenerate expected.json";
+  for (const auto& c : expected["snippets"]) {
+    const std::string src = c["template"].get<std::string>();
+    auto t = ChatTemplate::Parse(src);
+    ASSERT_TRUE(t.ok()) << src << ": " << t.status().ToString();
+    ChatTemplateOptions o;
+    o.add_generation_prompt = false;
+    o.extra_context = spec["context"];
+    auto r = t->Render(spec["messages"], o);
+    if (c.contains("output")) {
+      ASSERT_TRUE(r.ok()) << src << ": " << r.status().ToString();
+      EXPECT_EQ(*r, c["output"].get<std::string>()) << src;
+    } else {
+      EXPECT_FALSE(r.ok()) << src << " should fail (" << c["error"] << ") but rendered: " << *r;
+    }
+  }
+}
+
 TEST(ChatTemplateConformance, SmolLM2TemplateFromGguf) {
   FORMIGA_REQUIRE_MODEL(path, testing::kSmolLM2);
   // The committed smollm2.jinja was extracted from this GGUF; make sure it is

@@ -30,7 +30,8 @@ Status CheckArgs(Interpreter& in, const CallArgs& a, size_t max_positional,
     return in.Error(loc, "filter '" + fname + "' takes at most " + std::to_string(max_positional) +
                              " positional arguments, got " + std::to_string(a.positional.size()));
   }
-  for (const auto& [k, v] : a.keyword) {
+  for (const auto& kv : a.keyword) {
+    const std::string& k = kv.first;
     if (std::find_if(keywords.begin(), keywords.end(), [&](const char* x) { return k == x; }) == keywords.end()) {
       return in.Error(loc, "filter '" + fname + "' has no argument named '" + k + "'");
     }
@@ -155,6 +156,22 @@ bool ParsePyFloat(const std::string& s, double* out) {
   if (clean.find('x') != std::string::npos || clean.find('X') != std::string::npos) return false;
   *out = v;
   return true;
+}
+
+// Approximates Python's \w for a non-ASCII code point: letters of the
+// Latin, Greek, Cyrillic, ... blocks, CJK and Hangul; not symbols or emoji.
+bool IsWordCodePoint(std::string_view cp) {
+  auto c0 = static_cast<unsigned char>(cp[0]);
+  uint32_t c = c0 & (0x7F >> cp.size());
+  for (size_t k = 1; k < cp.size(); ++k) c = (c << 6) | (static_cast<unsigned char>(cp[k]) & 0x3F);
+  if (c == 0xAA || c == 0xB2 || c == 0xB3 || c == 0xB5 || c == 0xB9 || c == 0xBA || c == 0xBC || c == 0xBD ||
+      c == 0xBE) {
+    return true;
+  }
+  if (c >= 0xC0 && c <= 0x24F) return c != 0xD7 && c != 0xF7;
+  if (c >= 0x370 && c <= 0x1FFF) return true;
+  if (c >= 0x3040 && c <= 0x9FFF) return true;
+  return c >= 0xAC00 && c <= 0xD7A3;
 }
 
 // Attribute getter used by map/selectattr/sort/...: "a.b.0" walks items.
@@ -642,15 +659,12 @@ Result<Value> Interpreter::ApplyFilter(const std::string& name, const Value& v, 
   if (name == "wordcount") {
     int64_t n = 0;
     bool in_word = false;
-    for (auto cp : SplitCodePoints(ToStr(v))) {
+    const std::string text = ToStr(v);  // the code point views point into it
+    for (auto cp : SplitCodePoints(text)) {
       unsigned char c = static_cast<unsigned char>(cp[0]);
-      // NOTE: approximates Python's \w: ASCII alnum/underscore, and any non-ASCII
-      // code point that is not whitespace.
+      // NOTE: approximates Python's \w (see IsWordCodePoint).
       bool word = std::isalnum(c) != 0 || c == '_';
-      if (cp.size() > 1) {
-        std::string tmp(cp);
-        word = !PyStrip(tmp, true, true, nullptr).empty();
-      }
+      if (cp.size() > 1) word = IsWordCodePoint(cp);
       if (word && !in_word) ++n;
       in_word = word;
     }
