@@ -225,7 +225,7 @@ void Tokenizer::Impl::BpeWord(std::string_view word, std::vector<int32_t>* out) 
       out->push_back(syms[i].id);
     }
     // NOTE: a byte whose byte-level symbol the vocabulary lacks (SmolLM2 has
-    // no symbol for 0xFE/0xFF, which never occur in UTF-8) is dropped, as
+    // none for 0x04, 0x06, 0xF1, 0xFF and 17 more) is dropped, as
     // llama.cpp does; emitting <unk> (= <|endoftext|> there) would end turns.
   }
 }
