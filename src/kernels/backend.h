@@ -143,4 +143,9 @@ class Backend {
 // The naive reference backend (kernels/ref): correct by inspection, slow.
 std::unique_ptr<Backend> MakeRefBackend();
 
+// The fast CPU backend (kernels/cpu_*): AVX2/FMA/F16C kernels on a pool of
+// n_threads threads (<= 0: one per hardware thread). Results are bit-identical
+// for any thread count. Unsupported if this CPU lacks AVX2, FMA or F16C.
+Result<std::unique_ptr<Backend>> MakeCpuBackend(int n_threads);
+
 }  // namespace formiga

@@ -1,0 +1,165 @@
+// Paged attention and KV stores for the cpu backend. Compiled with -mavx2
+// -mfma -mf16c.
+//
+// One work item is a (token, query head) pair: it reads its sequence's K/V
+// rows through the block table and keeps an online ("flash") softmax: a
+// running max m, running sum l and an unnormalized output acc (D floats),
+// rescaled once per chunk of kChunk positions, so no T x S score matrix is
+// ever materialized. KV heads are shared by H/KH query heads (GQA/MQA).
+//
+// Shapes: q, out (T, H, D); cache K/V [n_blocks][block_size][KH][D].
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu_kernels.h"
+#include "kernels/cpu_simd.h"
+
+namespace formiga::cpu {
+namespace {
+
+constexpr int64_t kChunk = 64;  // positions scored before each rescale of acc
+
+template <bool kF16>
+inline __m256 LoadKv(const void* base, int64_t i) {
+  if constexpr (kF16) {
+    return LoadF16(static_cast<const uint16_t*>(base) + i);
+  } else {
+    return _mm256_loadu_ps(static_cast<const float*>(base) + i);
+  }
+}
+
+template <bool kF16>
+inline float LoadKv1(const void* base, int64_t i) {
+  if constexpr (kF16) {
+    return _cvtsh_ss(static_cast<const uint16_t*>(base)[i]);
+  } else {
+    return static_cast<const float*>(base)[i];
+  }
+}
+
+template <bool kF16>
+inline float Dot(const float* q, const void* k, int64_t off, int64_t D) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t d = 0;
+  for (; d + 16 <= D; d += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadKv<kF16>(k, off + d), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), LoadKv<kF16>(k, off + d + 8), acc1);
+  }
+  if (d + 8 <= D) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadKv<kF16>(k, off + d), acc0);
+    d += 8;
+  }
+  float s = HSum(_mm256_add_ps(acc0, acc1));
+  for (; d < D; ++d) s += q[d] * LoadKv1<kF16>(k, off + d);
+  return s;
+}
+
+// acc (D) = acc * alpha + Σ_j p[j] * v_j.
+template <bool kF16>
+inline void Accumulate(float* acc, float alpha, const float* p, const int64_t* voff, int64_t n, const void* v,
+                       int64_t D) {
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8) {
+    __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + d), _mm256_set1_ps(alpha));
+    for (int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), LoadKv<kF16>(v, voff[j] + d), a);
+    _mm256_storeu_ps(acc + d, a);
+  }
+  for (; d < D; ++d) {
+    float a = acc[d] * alpha;
+    for (int64_t j = 0; j < n; ++j) a += p[j] * LoadKv1<kF16>(v, voff[j] + d);
+    acc[d] = a;
+  }
+}
+
+template <bool kF16>
+void AttentionTyped(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                    float* out, int64_t i0, int64_t i1, float* scratch) {
+  const int64_t H = p.n_heads, KH = p.n_kv_heads, D = p.head_dim, bs = kv.layout.block_size;
+  const int64_t group = H / KH;
+  float* acc = scratch;                  // D
+  float* scores = scratch + D;           // kChunk (a multiple of 8)
+  int64_t offs[kChunk];                  // element offset of each position's K/V row
+  for (int64_t item = i0; item < i1; ++item) {
+    const int64_t t = item / H, h = item % H, kh = h / group;
+    const int64_t pos = batch.positions[t];
+    const int32_t* table = batch.block_tables[batch.seq_of_token[t]];
+    const int64_t lo = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+    const float* qh = q + (t * H + h) * D;
+    std::fill(acc, acc + D, 0.0f);
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t j0 = lo; j0 <= pos; j0 += kChunk) {
+      const int64_t n = std::min(kChunk, pos + 1 - j0);
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t jj = j0 + j;
+        const int64_t slot = static_cast<int64_t>(table[jj / bs]) * bs + jj % bs;
+        offs[j] = (slot * KH + kh) * D;
+        scores[j] = Dot<kF16>(qh, kv.k, offs[j], D) * p.scale;
+      }
+      const int64_t n8 = (n + 7) / 8 * 8;
+      for (int64_t j = n; j < n8; ++j) scores[j] = -INFINITY;
+      if (p.softcap > 0.0f) {
+        const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
+        for (int64_t j = 0; j < n8; j += 8) {
+          const __m256 s = _mm256_loadu_ps(scores + j);
+          _mm256_storeu_ps(scores + j, _mm256_mul_ps(cap, Tanh(_mm256_mul_ps(s, inv))));
+        }
+      }
+      float cmax = m;
+      for (int64_t j = 0; j < n; ++j) cmax = std::max(cmax, scores[j]);
+      const float alpha = m == -INFINITY ? 0.0f : std::exp(m - cmax);
+      const __m256 vmax = _mm256_set1_ps(cmax);
+      __m256 vsum = _mm256_setzero_ps();
+      for (int64_t j = 0; j < n8; j += 8) {
+        __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
+        // Padding lanes (positions >= n) must weigh exactly 0.
+        const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)),
+                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
+        e = _mm256_and_ps(e, valid);
+        _mm256_storeu_ps(scores + j, e);
+        vsum = _mm256_add_ps(vsum, e);
+      }
+      l = l * alpha + HSum(vsum);
+      Accumulate<kF16>(acc, alpha, scores, offs, n, kv.v, D);
+      m = cmax;
+    }
+    float* oh = out + (t * H + h) * D;
+    const float inv_l = 1.0f / l;
+    for (int64_t d = 0; d < D; ++d) oh[d] = acc[d] * inv_l;
+  }
+}
+
+}  // namespace
+
+int64_t AttentionScratchFloats(int64_t head_dim) { return head_dim + kChunk; }
+
+void AttentionItems(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                    float* out, int64_t i0, int64_t i1, float* scratch) {
+  if (kv.layout.type == DType::kF16) {
+    AttentionTyped<true>(q, kv, batch, p, out, i0, i1, scratch);
+  } else {
+    AttentionTyped<false>(q, kv, batch, p, out, i0, i1, scratch);
+  }
+}
+
+void StoreKvRows(const float* k, const float* v, const AttentionBatch& batch, const KvLayerView& kv, int64_t t0,
+                 int64_t t1) {
+  const int64_t row = kv.layout.n_kv_heads * kv.layout.head_dim;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t dst = batch.slots[t] * row;
+    if (kv.layout.type == DType::kF16) {
+      for (int pass = 0; pass < 2; ++pass) {
+        const float* src = (pass == 0 ? k : v) + t * row;
+        uint16_t* out = static_cast<uint16_t*>(pass == 0 ? kv.k : kv.v) + dst;
+        int64_t e = 0;
+        for (; e + 8 <= row; e += 8) StoreF16(out + e, _mm256_loadu_ps(src + e));
+        for (; e < row; ++e) out[e] = _cvtss_sh(src[e], _MM_FROUND_TO_NEAREST_INT);
+      }
+    } else {
+      std::copy(k + t * row, k + (t + 1) * row, static_cast<float*>(kv.k) + dst);
+      std::copy(v + t * row, v + (t + 1) * row, static_cast<float*>(kv.v) + dst);
+    }
+  }
+}
+
+}  // namespace formiga::cpu

@@ -1,0 +1,245 @@
+// The cpu backend: validates arguments, splits each op into tasks by output
+// and runs them on a thread pool; the AVX2/FMA/F16C kernels live in the other
+// cpu_*.cc files (see cpu_kernels.h).
+//
+// NOTE: this file is compiled for the baseline ISA (no -mavx2): it holds the
+// CPU feature check, which must run before any AVX2 instruction can.
+//
+// Determinism: task boundaries depend only on the op's shape (never on the
+// thread count), and each output is computed by exactly one task, so results
+// are bit-identical for any number of threads.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/quant.h"
+#include "core/thread_pool.h"
+#include "kernels/backend.h"
+#include "kernels/cpu_kernels.h"
+
+namespace formiga {
+namespace {
+
+// Below this many multiply-adds (or elements) an op runs on the calling
+// thread: waking workers costs more than the work (T=1 decode of small ops).
+constexpr int64_t kInlineWork = 1 << 15;
+// Elements per task of elementwise ops (a multiple of 8).
+constexpr int64_t kElemChunk = 1 << 14;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+
+  const char* name() const override { return "cpu"; }
+
+  Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) override {
+    const cpu::ActFormat format = cpu::ActFormatOf(w.type);
+    if (format == cpu::ActFormat::kUnsupported) {
+      return Status::Unsupported(std::string("cpu backend: MatMul with ") + DTypeName(w.type) +
+                                 " weights is not implemented (supported: f32, f16, bf16, q4_0, q4_1, q5_0, "
+                                 "q5_1, q8_0, q2_k..q6_k); requantize the model or use the ref backend");
+    }
+    const int64_t block = GetDTypeTraits(w.type).block_size;
+    if (w.cols % block != 0) {
+      return Status::InvalidArgument("cpu backend: MatMul on " + std::string(DTypeName(w.type)) + " weights with " +
+                                     std::to_string(w.cols) + " columns, not a multiple of the block size " +
+                                     std::to_string(block));
+    }
+    if (T <= 0 || w.rows <= 0) return Status::Ok();
+    const int64_t C = w.cols, N = w.rows;
+    // Activations are quantized once per call, by token.
+    const bool big = N * C * T >= kInlineWork;
+    const auto quantize = [&](auto fn) {
+      const int64_t per_task = std::max<int64_t>(1, kElemChunk / C);
+      if (T * C < kElemChunk || pool_.n_threads() == 1) {
+        fn(0, T);
+      } else {
+        pool_.Run(CeilDiv(T, per_task), [&](int64_t task, int) {
+          fn(task * per_task, std::min(T, (task + 1) * per_task));
+        });
+      }
+    };
+    const void* xq = nullptr;
+    if (format == cpu::ActFormat::kQ8) {
+      Grow(act_, static_cast<size_t>(T * (C / kQK)) * sizeof(cpu::ActQ8));
+      auto* q = reinterpret_cast<cpu::ActQ8*>(act_.data());
+      quantize([&](int64_t t0, int64_t t1) { cpu::QuantizeActQ8(x, C, t0, t1, q); });
+      xq = q;
+    } else if (format == cpu::ActFormat::kQ8K) {
+      Grow(act_, static_cast<size_t>(T * (C / kQK_K)) * sizeof(BlockQ8_K));
+      auto* q = reinterpret_cast<BlockQ8_K*>(act_.data());
+      quantize([&](int64_t t0, int64_t t1) { cpu::QuantizeActQ8K(x, C, t0, t1, q); });
+      xq = q;
+    }
+    const auto rows = [&](int64_t n0, int64_t n1) {
+      switch (format) {
+        case cpu::ActFormat::kF32: cpu::MatMulFloatRows(w, x, T, y, n0, n1); break;
+        case cpu::ActFormat::kQ8: cpu::MatMulQ8Rows(w, static_cast<const cpu::ActQ8*>(xq), T, y, n0, n1); break;
+        default: cpu::MatMulQ8KRows(w, static_cast<const BlockQ8_K*>(xq), T, y, n0, n1); break;
+      }
+    };
+    if (!big || pool_.n_threads() == 1) {
+      rows(0, N);
+      return Status::Ok();
+    }
+    // NOTE: a fixed 16-row granule, many more tasks than threads: tasks are
+    // claimed dynamically, which balances load on a busy machine; the split
+    // itself does not depend on the thread count.
+    const int64_t rows_per_task = std::max<int64_t>(16, CeilDiv(CeilDiv(N, 64), 16) * 16);
+    pool_.Run(CeilDiv(N, rows_per_task), [&](int64_t task, int) {
+      rows(task * rows_per_task, std::min(N, (task + 1) * rows_per_task));
+    });
+    return Status::Ok();
+  }
+
+  Status GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) override {
+    for (int64_t t = 0; t < T; ++t) {
+      if (ids[t] < 0 || ids[t] >= table.rows) {
+        return Status::OutOfRange("token id " + std::to_string(ids[t]) + " outside the vocabulary (" +
+                                  std::to_string(table.rows) + " rows)");
+      }
+    }
+    // NOTE: rows are dequantized by core's reference code: T rows per step
+    // is little work, and the embeddings then match the ref backend exactly.
+    for (int64_t t = 0; t < T; ++t) {
+      const auto* src = static_cast<const uint8_t*>(table.data) + static_cast<size_t>(ids[t]) * table.row_bytes;
+      FORMIGA_RETURN_IF_ERROR(DequantizeRow(table.type, src, y + t * table.cols, table.cols));
+    }
+    return Status::Ok();
+  }
+
+  void RmsNorm(const float* x, const float* weight, float* y, int64_t T, int64_t C, float eps) override {
+    ByRows(T, C, [&](int64_t t0, int64_t t1) { cpu::RmsNormRows(x, weight, y, t0, t1, C, eps); });
+  }
+
+  void LayerNorm(const float* x, const float* weight, const float* bias, float* y, int64_t T, int64_t C,
+                 float eps) override {
+    ByRows(T, C, [&](int64_t t0, int64_t t1) { cpu::LayerNormRows(x, weight, bias, y, t0, t1, C, eps); });
+  }
+
+  void Rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_t D,
+            const RopeParams& p) override {
+    const int64_t half = p.n_rot / 2;
+    inv_freq_.resize(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i) {
+      double freq = std::pow(static_cast<double>(p.freq_base), -2.0 * static_cast<double>(i) / p.n_rot);
+      if (p.freq_factors != nullptr) freq /= p.freq_factors[i];
+      inv_freq_[i] = static_cast<double>(p.freq_scale) * freq;
+    }
+    ByRows(T, n_heads * D, [&](int64_t t0, int64_t t1) {
+      cpu::RopeRows(x, positions, t0, t1, n_heads, D, p.style, p.n_rot, inv_freq_.data());
+    });
+  }
+
+  void StoreKv(const float* k, const float* v, const AttentionBatch& batch, const KvLayerView& kv) override {
+    ByRows(batch.n_tokens, 2 * kv.layout.n_kv_heads * kv.layout.head_dim,
+           [&](int64_t t0, int64_t t1) { cpu::StoreKvRows(k, v, batch, kv, t0, t1); });
+  }
+
+  void Attention(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                 float* out) override {
+    const int64_t items = batch.n_tokens * p.n_heads;
+    if (items <= 0) return;
+    const int64_t per_thread = cpu::AttentionScratchFloats(p.head_dim);
+    if (attn_scratch_.size() < static_cast<size_t>(per_thread * pool_.n_threads())) {
+      attn_scratch_.resize(static_cast<size_t>(per_thread * pool_.n_threads()));
+    }
+    float* scratch = attn_scratch_.data();
+    // Rough cost: items x positions x D. Items have unequal cost (causal), so
+    // many small tasks.
+    int64_t max_pos = 0;
+    for (int64_t t = 0; t < batch.n_tokens; ++t) max_pos = std::max<int64_t>(max_pos, batch.positions[t] + 1);
+    if (items * max_pos * p.head_dim < kInlineWork || pool_.n_threads() == 1) {
+      cpu::AttentionItems(q, kv, batch, p, out, 0, items, scratch);
+      return;
+    }
+    const int64_t per_task = std::max<int64_t>(1, items / 256);
+    pool_.Run(CeilDiv(items, per_task), [&](int64_t task, int thread) {
+      cpu::AttentionItems(q, kv, batch, p, out, task * per_task, std::min(items, (task + 1) * per_task),
+                          scratch + thread * per_thread);
+    });
+  }
+
+  void SiluMul(const float* gate, const float* up, float* y, int64_t n) override {
+    ByElems(n, [&](int64_t i0, int64_t i1) { cpu::SiluMulRange(gate, up, y, i0, i1); });
+  }
+  void GeluMul(const float* gate, const float* up, float* y, int64_t n) override {
+    ByElems(n, [&](int64_t i0, int64_t i1) { cpu::GeluMulRange(gate, up, y, i0, i1); });
+  }
+  void Gelu(const float* x, float* y, int64_t n, bool tanh_approx) override {
+    ByElems(n, [&](int64_t i0, int64_t i1) { cpu::GeluRange(x, y, i0, i1, tanh_approx); });
+  }
+  void Add(const float* a, const float* b, float* y, int64_t n) override {
+    ByElems(n, [&](int64_t i0, int64_t i1) { cpu::AddRange(a, b, y, i0, i1); });
+  }
+  void AddBias(const float* x, const float* bias, float* y, int64_t T, int64_t C) override {
+    ByRows(T, C, [&](int64_t t0, int64_t t1) { cpu::AddBiasRows(x, bias, y, t0, t1, C); });
+  }
+  void Scale(float* x, float s, int64_t n) override {
+    ByElems(n, [&](int64_t i0, int64_t i1) { cpu::ScaleRange(x, s, i0, i1); });
+  }
+  void SoftCap(const float* x, float* y, int64_t n, float cap) override {
+    ByElems(n, [&](int64_t i0, int64_t i1) { cpu::SoftCapRange(x, y, i0, i1, cap); });
+  }
+  void CopyRows(const float* x, const int32_t* rows, int64_t R, int64_t C, float* y) override {
+    for (int64_t r = 0; r < R; ++r) {
+      std::memcpy(y + r * C, x + static_cast<int64_t>(rows[r]) * C, static_cast<size_t>(C) * sizeof(float));
+    }
+  }
+
+ private:
+  static void Grow(std::vector<uint8_t>& v, size_t bytes) {
+    if (v.size() < bytes) v.resize(bytes);
+  }
+
+  // fn(i0, i1) over [0, n) in fixed chunks (inline when small).
+  template <class F>
+  void ByElems(int64_t n, F fn) {
+    if (n < kInlineWork || pool_.n_threads() == 1) {
+      if (n > 0) fn(0, n);
+      return;
+    }
+    pool_.Run(CeilDiv(n, kElemChunk), [&](int64_t task, int) {
+      fn(task * kElemChunk, std::min(n, (task + 1) * kElemChunk));
+    });
+  }
+
+  // fn(t0, t1) over rows of width C, about kElemChunk elements per task.
+  template <class F>
+  void ByRows(int64_t T, int64_t C, F fn) {
+    if (T * C < kInlineWork || T == 1 || pool_.n_threads() == 1) {
+      if (T > 0) fn(0, T);
+      return;
+    }
+    const int64_t per_task = std::max<int64_t>(1, kElemChunk / std::max<int64_t>(1, C));
+    pool_.Run(CeilDiv(T, per_task), [&](int64_t task, int) { fn(task * per_task, std::min(T, (task + 1) * per_task)); });
+  }
+
+  ThreadPool pool_;
+  std::vector<uint8_t> act_;        // quantized activations of the current MatMul
+  std::vector<float> attn_scratch_;  // per-thread attention accumulators
+  std::vector<double> inv_freq_;     // RoPE frequencies of the current call
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> MakeCpuBackend(int n_threads) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) {
+    return Status::Unsupported(
+        "cpu backend: this CPU lacks AVX2, FMA or F16C, which the cpu kernels need; use the ref backend "
+        "(slow) on this machine");
+  }
+  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(n_threads));
+#else
+  (void)n_threads;
+  return Status::Unsupported("cpu backend: only x86-64 with AVX2 is implemented; use the ref backend");
+#endif
+}
+
+}  // namespace formiga
