@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "tokenizer/jinja_eval.h"
 #include "tokenizer/jinja_value.h"
@@ -16,6 +17,11 @@ namespace formiga::jinja {
 // Globals every chat template sees (transformers' environment): range,
 // namespace, dict, raise_exception, strftime_now. nullptr when unknown.
 const Value* FindGlobal(const std::string& name);
+
+// Whether ApplyFilter/ApplyTest implement `name`. The parser rejects unknown
+// names up front, like Jinja does when it compiles a template.
+bool IsSupportedFilter(std::string_view name);
+bool IsSupportedTest(std::string_view name);
 
 // Python slicing obj[start:stop:step] on str/list/tuple (None = omitted).
 Result<Value> SliceValue(Interpreter& interp, const Value& obj, const Value& start, const Value& stop,

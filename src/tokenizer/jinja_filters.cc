@@ -225,6 +225,31 @@ Value FoldCase(const Value& v, bool case_sensitive) {
 
 }  // namespace
 
+bool IsSupportedFilter(std::string_view name) {
+  static const char* kNames[] = {
+      "safe",  "string", "escape", "e",       "forceescape", "upper",  "lower",  "title",  "capitalize", "trim",
+      "length", "count", "default", "d",      "first",       "last",   "join",   "replace", "int",       "float",
+      "abs",   "round",  "list",   "items",   "reverse",     "unique", "sort",   "dictsort", "min",      "max",
+      "sum",   "map",    "select", "reject",  "selectattr",  "rejectattr", "attr", "tojson", "indent",  "wordcount",
+      "batch", "slice",  "pprint"};
+  for (const char* n : kNames) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
+bool IsSupportedTest(std::string_view name) {
+  static const char* kNames[] = {
+      "defined", "undefined", "none", "boolean", "true", "false", "integer", "float", "number", "string",
+      "mapping", "iterable", "sequence", "callable", "escaped", "lower", "upper", "odd", "even", "divisibleby",
+      "sameas", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt", "greaterthan", ">",
+      "ge", ">=", "in"};
+  for (const char* n : kNames) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
 Result<ValueList> Interpreter::Iterate(const Value& v, SourceLoc loc) {
   if (v.is_list()) return v.list();
   if (v.is_undefined()) return ValueList{};

@@ -1,5 +1,7 @@
 #include "tokenizer/jinja_parser.h"
 
+#include "tokenizer/jinja_builtins.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -252,6 +254,7 @@ class Parser {
       f->kind = Expr::Kind::kFilter;
       f->loc = Loc(Peek());
       FORMIGA_ASSIGN_OR_RETURN(f->name, ExpectIdent());
+      if (!IsSupportedFilter(f->name)) return UnsupportedAt(tag, "the filter '" + f->name + "'");
       f->children.push_back(nullptr);  // the body's text goes here
       if (IsOp(Peek(), "(")) FORMIGA_RETURN_IF_ERROR(ParseCallArgs(f.get()));
       if (IsOp(Peek(), "|")) return UnsupportedAt(Peek(), "a chain of filters in {% filter %}");
@@ -661,6 +664,7 @@ class Parser {
         Next();
         const Token& name = Peek();
         FORMIGA_ASSIGN_OR_RETURN(std::string fname, ExpectIdent());
+        if (!IsSupportedFilter(fname)) return UnsupportedAt(name, "the filter '" + fname + "'");
         auto f = Make(Expr::Kind::kFilter, Loc(name));
         f->name = fname;
         f->children.push_back(std::move(node));
@@ -672,6 +676,7 @@ class Parser {
         test->negated = AcceptName("not");
         const Token& name = Peek();
         if (name.type != TokenType::kName) return SyntaxError(name, "expected a test name after 'is'");
+        if (!IsSupportedTest(name.text)) return UnsupportedAt(name, "the test '" + name.text + "'");
         test->name = Next().text;
         test->children.push_back(std::move(node));
         const Token& nx = Peek();
