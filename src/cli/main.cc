@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", FORMIGA_VERSION);
   app.require_subcommand(1);
   CommandContext ctx;
+  RegisterRun(app, ctx);
+  RegisterChat(app, ctx);
+  RegisterPerplexity(app, ctx);
   RegisterInfo(app, ctx);
   RegisterTokenize(app, ctx);
   RegisterQuantize(app, ctx);

@@ -1,0 +1,126 @@
+#include "cli/model_session.h"
+
+#include "cli/commands.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <unistd.h>
+
+#include "core/process_memory.h"
+
+namespace formiga::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSigint(int) {
+  if (g_interrupted.exchange(true)) {
+    // Second Ctrl-C: the user wants out now.
+    _exit(130);
+  }
+}
+
+double Mib(uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); }
+
+}  // namespace
+
+void InstallInterruptHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+bool Interrupted() { return g_interrupted.load(); }
+void ClearInterrupted() { g_interrupted.store(false); }
+
+void AddModelOptions(CLI::App* cmd, ModelArgs& args) {
+  cmd->add_option("-m,--model", args.model, "GGUF model file (default: the SmolLM2 model fetched by scripts/setup)");
+  cmd->add_option("--backend", args.backend, "compute backend: cpu (fast) or ref (naive reference, slow)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", args.threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("-c,--ctx", args.ctx, "context length in tokens (0 = the model's, at most 4096)")
+      ->capture_default_str();
+  cmd->add_option("--kv-type", args.kv_type, "KV cache element type: f16 or f32")->capture_default_str();
+  cmd->add_flag("-v,--verbose", args.verbose, "print load time, memory and speed to stderr");
+}
+
+Result<std::unique_ptr<Backend>> MakeBackend(const std::string& name, int threads) {
+  if (name == "ref") return MakeRefBackend();
+  // NOTE: switched to the cpu backend as soon as it lands (kernels/cpu_*).
+  if (name == "cpu") return MakeRefBackend();
+  return Status::InvalidArgument("unknown backend '" + name + "' (choose cpu or ref)");
+}
+
+Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, EngineOptions engine_options) {
+  const auto start = std::chrono::steady_clock::now();
+  auto s = std::make_unique<ModelSession>();
+  s->path = args.model.empty() ? DefaultModelPath() : args.model;
+  if (s->path.empty()) {
+    return Status::NotFound("no model given and the default model is missing: pass -m MODEL.gguf or run scripts/setup");
+  }
+  FORMIGA_ASSIGN_OR_RETURN(GgufFile file, GgufFile::Open(s->path));
+  s->file = std::make_unique<GgufFile>(std::move(file));
+  FORMIGA_ASSIGN_OR_RETURN(s->backend, MakeBackend(args.backend, args.threads));
+  FORMIGA_ASSIGN_OR_RETURN(s->model, LoadModel(*s->file, *s->backend));
+  FORMIGA_ASSIGN_OR_RETURN(s->tokenizer, Tokenizer::FromGguf(*s->file));
+  if (s->tokenizer->vocab_size() != s->model->config().vocab_size) {
+    return Status::Corruption(s->path + ": the tokenizer has " + std::to_string(s->tokenizer->vocab_size()) +
+                              " tokens but the embedding has " + std::to_string(s->model->config().vocab_size) +
+                              " rows");
+  }
+  Result<std::string> tmpl = s->file->GetString("tokenizer.chat_template");
+  if (tmpl.ok()) {
+    FORMIGA_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::Parse(*tmpl));
+    s->chat_template = std::move(t);
+  }
+  const int64_t trained = s->model->config().context_length;
+  int64_t ctx = args.ctx > 0 ? args.ctx : (trained > 0 ? std::min<int64_t>(trained, 4096) : 4096);
+  engine_options.n_ctx = ctx;
+  if (args.kv_type == "f16") {
+    engine_options.kv_type = DType::kF16;
+  } else if (args.kv_type == "f32") {
+    engine_options.kv_type = DType::kF32;
+  } else {
+    return Status::InvalidArgument("--kv-type must be f16 or f32, not '" + args.kv_type + "'");
+  }
+  FORMIGA_ASSIGN_OR_RETURN(s->engine, Engine::Create(*s->model, *s->tokenizer, engine_options));
+  s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (args.verbose) {
+    const ModelConfig& c = s->model->config();
+    const ProcessMemory mem = ReadProcessMemory();
+    std::fprintf(stderr,
+                 "formiga: %s: %s, %lld layers, hidden %lld, vocab %lld; backend %s; context %lld; "
+                 "KV cache %.1f MiB (%s); loaded in %.2f s; resident %.1f MiB\n",
+                 s->path.c_str(), ArchName(c.arch), static_cast<long long>(c.n_layers),
+                 static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size),
+                 s->backend->name(), static_cast<long long>(ctx), Mib(s->engine->kv_bytes()),
+                 args.kv_type.c_str(), s->load_seconds, Mib(mem.rss_bytes));
+  }
+  return s;
+}
+
+Result<std::vector<int32_t>> ModelSession::EncodeChat(const nlohmann::json& messages,
+                                                      bool add_generation_prompt) const {
+  ChatTemplateOptions opts;
+  opts.add_generation_prompt = add_generation_prompt;
+  if (tokenizer->bos_id() >= 0) opts.bos_token = tokenizer->TokenText(tokenizer->bos_id());
+  if (tokenizer->eos_id() >= 0) opts.eos_token = tokenizer->TokenText(tokenizer->eos_id());
+  const ChatTemplate fallback = ChatTemplate::ChatMLFallback();
+  const ChatTemplate& t = chat_template ? *chat_template : fallback;
+  FORMIGA_ASSIGN_OR_RETURN(std::string text, t.Render(messages, opts));
+  FORMIGA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer->Encode(text, /*add_special=*/true,
+                                                                       /*parse_special=*/true));
+  // NOTE: templates that write {{ bos_token }} themselves (Gemma) plus a
+  // tokenizer that adds BOS would give two; keep one, as llama.cpp does.
+  if (ids.size() >= 2 && ids[0] == tokenizer->bos_id() && ids[1] == tokenizer->bos_id()) ids.erase(ids.begin());
+  return ids;
+}
+
+Result<std::vector<int32_t>> ModelSession::EncodeText(const std::string& text) const {
+  return tokenizer->Encode(text, /*add_special=*/true, /*parse_special=*/false);
+}
+
+}  // namespace formiga::cli
