@@ -49,8 +49,7 @@ void AddModelOptions(CLI::App* cmd, ModelArgs& args) {
 
 Result<std::unique_ptr<Backend>> MakeBackend(const std::string& name, int threads) {
   if (name == "ref") return MakeRefBackend();
-  // NOTE: switched to the cpu backend as soon as it lands (kernels/cpu_*).
-  if (name == "cpu") return MakeRefBackend();
+  if (name == "cpu") return MakeCpuBackend(threads);
   return Status::InvalidArgument("unknown backend '" + name + "' (choose cpu or ref)");
 }
 
