@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/terminal.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 
@@ -72,19 +73,6 @@ const char* FileTypeName(int64_t ft) {
     case 38: return "MOSTLY_MXFP4_MOE";
     default: return "unknown";
   }
-}
-
-std::string HumanBytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024.0 && u < 4) {
-    v /= 1024.0;
-    ++u;
-  }
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
-  return buf;
 }
 
 std::string HumanCount(uint64_t n) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/terminal.h"
 #include "model/quantize.h"
 
 namespace formiga::cli {
@@ -23,37 +24,17 @@ struct QuantizeArgs {
   bool json = false;
 };
 
-std::string HumanBytes(uint64_t b) {
-  char buf[64];
-  const double v = static_cast<double>(b);
-  if (v >= 1e9) {
-    std::snprintf(buf, sizeof(buf), "%.2f GB", v / 1e9);
-  } else if (v >= 1e6) {
-    std::snprintf(buf, sizeof(buf), "%.1f MB", v / 1e6);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.1f KB", v / 1e3);
-  }
-  return buf;
-}
-
 int RunQuantize(const QuantizeArgs& args) {
   QuantizeOptions options;
   options.preset = args.type;
   options.threads = args.threads;
   const auto start = std::chrono::steady_clock::now();
-  int last_permille = -1;
-  // Progress bar on stderr, redrawn only when it visibly changes.
+  ProgressBar bar("quantize");
   auto on_progress = [&](const QuantizeProgress& p) {
-    const int permille = p.bytes_total ? static_cast<int>(1000 * p.bytes_done / p.bytes_total) : 1000;
-    if (permille == last_permille) return;
-    last_permille = permille;
-    const int width = 30, filled = permille * width / 1000;
-    std::fprintf(stderr, "\r[%-*s] %5.1f%% %zu/%zu %-40.40s", width, std::string(filled, '#').c_str(),
-                 permille / 10.0, p.tensor_index + 1, p.n_tensors, p.tensor ? p.tensor->name.c_str() : "");
-    std::fflush(stderr);
+    bar.Update(p.bytes_done, p.bytes_total, p.tensor ? p.tensor->name : "");
   };
   Result<QuantizeReport> r = QuantizeModel(args.input, args.output, options, on_progress);
-  std::fprintf(stderr, "\n");
+  bar.Finish();
   if (!r.ok()) return ReportError(r.status());
   const QuantizeReport& rep = *r;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/terminal.h"
 #include "model/config.h"
 #include "model/synth.h"
 
@@ -70,19 +71,14 @@ Status RunSynth(const SynthArgs& a) {
                ArchName(c.arch), static_cast<long long>(c.n_layers), CountParameters(c) / 1e9, o.type.c_str(),
                o.tokenizer_from.c_str());
   const auto t0 = std::chrono::steady_clock::now();
-  int last_pct = -1;
-  auto progress = [&](const SynthProgress& p) {
-    const int pct = p.bytes_total ? static_cast<int>(100.0 * p.bytes_done / p.bytes_total) : 100;
-    if (pct != last_pct) {
-      std::fprintf(stderr, "\rsynth: %3d%%  %-40.40s", pct, p.tensor);
-      last_pct = pct;
-    }
-  };
-  FORMIGA_ASSIGN_OR_RETURN(SynthReport r, SynthesizeModel(c, o, a.out, progress));
+  ProgressBar bar("synth");
+  auto progress = [&](const SynthProgress& p) { bar.Update(p.bytes_done, p.bytes_total, p.tensor); };
+  Result<SynthReport> result = SynthesizeModel(c, o, a.out, progress);
+  bar.Finish();
+  FORMIGA_ASSIGN_OR_RETURN(SynthReport r, std::move(result));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "\n");
-  std::printf("wrote %s: %.2f MiB, %lld params, %.3f bits per weight, %.1f s\n", a.out.c_str(),
-              r.file_bytes / 1048576.0, static_cast<long long>(r.n_params), r.bits_per_weight(), secs);
+  std::printf("wrote %s: %s, %lld params, %.3f bits per weight, %.1f s\n", a.out.c_str(),
+              HumanBytes(r.file_bytes).c_str(), static_cast<long long>(r.n_params), r.bits_per_weight(), secs);
   return Status::Ok();
 }
 
