@@ -8,6 +8,9 @@
 // Determinism: task boundaries depend only on the op's shape (never on the
 // thread count), and each output is computed by exactly one task, so results
 // are bit-identical for any number of threads.
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -227,10 +230,25 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
+#if defined(__x86_64__) || defined(__i386__)
+// NOTE: asks CPUID directly: clang 14's __builtin_cpu_supports does not know
+// "f16c", and AVX state must also be enabled by the OS (OSXSAVE + XGETBV).
+static bool CpuHasAvx2FmaF16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0x6) != 0x6) return false;  // XMM and YMM state saved by the OS
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return b & (1u << 5);  // AVX2
+}
+#endif
+
 Result<std::unique_ptr<Backend>> MakeCpuBackend(int n_threads) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) {
+  if (!CpuHasAvx2FmaF16c()) {
     return Status::Unsupported(
         "cpu backend: this CPU lacks AVX2, FMA or F16C, which the cpu kernels need; use the ref backend "
         "(slow) on this machine");
