@@ -32,7 +32,7 @@ bool UseMoreBits(int i_layer, int n_layers) {
 // filter): 2-D+ weights, except norms, MoE routers, position/token-type
 // embeddings and convolution/recurrent-state kernels, which are small and
 // precision-sensitive. Everything else is copied unchanged.
-bool IsQuantizable(const GgufTensorInfo& t) {
+bool IsQuantizable(const TensorQuantPlan& t) {
   const std::string_view name = t.name;
   if (!EndsWith(name, "weight") || t.shape.size() < 2) return false;
   for (std::string_view keep : {"_norm.weight", "ffn_gate_inp.weight", "ssm_conv1d.weight",
@@ -77,7 +77,7 @@ struct MixState {
 //   Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0 (llama.cpp
 //   now uses IQ4_NL, which formiga does not implement; Q4_0 has the same 4.5
 //   bits per weight and was llama.cpp's earlier choice), any 32-block type -> F16.
-DType MixedType(const GgufTensorInfo& t, const QuantizePreset& p, MixState& s, bool* fallback) {
+DType MixedType(const TensorQuantPlan& t, const QuantizePreset& p, MixState& s, bool* fallback) {
   const std::string& name = t.name;
   const LlamaFileType ft = p.file_type;
   DType type = p.base_type;
@@ -175,45 +175,61 @@ Result<QuantizePreset> ParseQuantizePreset(std::string_view name) {
                                  names + ")");
 }
 
-Result<std::vector<TensorQuantPlan>> PlanQuantization(const GgufFile& in, const QuantizePreset& preset) {
+Result<std::vector<TensorQuantPlan>> PlanQuantization(std::vector<TensorQuantPlan> tensors, std::string_view arch,
+                                                      int64_t n_head, int64_t n_head_kv,
+                                                      const QuantizePreset& preset) {
   MixState s;
-  s.arch = in.architecture();
-  if (!s.arch.empty()) {
-    if (auto r = in.GetInt(s.arch + ".attention.head_count"); r.ok()) s.n_head = *r;
-    if (auto r = in.GetInt(s.arch + ".attention.head_count_kv"); r.ok()) s.n_head_kv = *r;
-  }
-  for (const GgufTensorInfo& t : in.tensors()) {
+  s.arch = std::string(arch);
+  s.n_head = n_head;
+  s.n_head_kv = n_head_kv;
+  for (const TensorQuantPlan& t : tensors) {
     s.has_output = s.has_output || t.name == "output.weight";
     if (Contains(t.name, "attn_v.weight") || Contains(t.name, "attn_qkv.weight")) ++s.n_attention_wv;
     if (Contains(t.name, "ffn_down")) ++s.n_ffn_down;
   }
   if (s.n_head_kv == 0) s.n_head_kv = s.n_head;
 
-  std::vector<TensorQuantPlan> plans;
-  plans.reserve(in.tensors().size());
+  for (TensorQuantPlan& p : tensors) {
+    p.to = p.from;
+    p.quantized = false;
+    p.fallback = false;
+    if (IsQuantizable(p)) {
+      p.quantized = true;
+      if (preset.mixed) {
+        p.to = MixedType(p, preset, s, &p.fallback);
+      } else {
+        p.to = preset.base_type;
+      }
+      if (p.to != p.from && (!IsQuantizeSupported(p.from) || !IsQuantizeSupported(p.to))) {
+        return Status::Unsupported("tensor '" + p.name + "' of type " + DTypeName(p.from) +
+                                   " cannot be converted to " + DTypeName(p.to) +
+                                   ": formiga has no dequantizer for " + DTypeName(p.from));
+      }
+    }
+    int64_t n = 1;
+    for (int64_t d : p.shape) n *= d;
+    p.out_bytes = DTypeRowBytes(p.to, static_cast<uint64_t>(n));
+  }
+  return tensors;
+}
+
+Result<std::vector<TensorQuantPlan>> PlanQuantization(const GgufFile& in, const QuantizePreset& preset) {
+  const std::string arch = in.architecture();
+  int64_t n_head = 0, n_head_kv = 0;
+  if (!arch.empty()) {
+    if (auto r = in.GetInt(arch + ".attention.head_count"); r.ok()) n_head = *r;
+    if (auto r = in.GetInt(arch + ".attention.head_count_kv"); r.ok()) n_head_kv = *r;
+  }
+  std::vector<TensorQuantPlan> tensors;
+  tensors.reserve(in.tensors().size());
   for (const GgufTensorInfo& t : in.tensors()) {
     TensorQuantPlan p;
     p.name = t.name;
     p.shape = t.shape;
     p.from = t.type;
-    p.to = t.type;
-    if (IsQuantizable(t)) {
-      p.quantized = true;
-      if (preset.mixed) {
-        p.to = MixedType(t, preset, s, &p.fallback);
-      } else {
-        p.to = preset.base_type;
-      }
-      if (p.to != p.from && (!IsQuantizeSupported(p.from) || !IsQuantizeSupported(p.to))) {
-        return Status::Unsupported("tensor '" + t.name + "' of type " + DTypeName(p.from) +
-                                   " cannot be converted to " + DTypeName(p.to) +
-                                   ": formiga has no dequantizer for " + DTypeName(p.from));
-      }
-    }
-    p.out_bytes = DTypeRowBytes(p.to, static_cast<uint64_t>(t.n_elements()));
-    plans.push_back(std::move(p));
+    tensors.push_back(std::move(p));
   }
-  return plans;
+  return PlanQuantization(std::move(tensors), arch, n_head, n_head_kv, preset);
 }
 
 namespace {

@@ -76,6 +76,12 @@ struct TensorQuantPlan {
 // Decides every tensor's output type (in file order, as the rules count
 // layers in file order). Does not read tensor data.
 Result<std::vector<TensorQuantPlan>> PlanQuantization(const GgufFile& in, const QuantizePreset& preset);
+// The same rules from a tensor list (name, shape and `from` of each entry, in
+// file order) and the architecture's head counts, for writers that plan
+// before any input GGUF exists (`formiga convert`). n_head_kv 0 = n_head.
+Result<std::vector<TensorQuantPlan>> PlanQuantization(std::vector<TensorQuantPlan> tensors, std::string_view arch,
+                                                      int64_t n_head, int64_t n_head_kv,
+                                                      const QuantizePreset& preset);
 
 struct QuantizeOptions {
   std::string preset = "q8_0";

@@ -74,6 +74,12 @@ struct TokenizerSpec {
   bool add_eos = false;
 };
 
+// The spec a parsed Hugging Face tokenizer.json describes (what
+// Tokenizer::FromHfJson builds from), for converters that write it in another
+// format (`formiga convert` -> tokenizer.ggml.* keys). Not validated: pass it
+// to Tokenizer::Create for that.
+Result<TokenizerSpec> TokenizerSpecFromHfJson(const nlohmann::json& json);
+
 // The regex sequence for a tokenizer.ggml.pre value ("gpt2", "llama-bpe",
 // "smollm", "qwen2", ...). Unsupported (naming the value) when unknown.
 Result<std::vector<std::string>> PreTokenizerRegexes(std::string_view pre);

@@ -218,6 +218,14 @@ Result<TokenizerSpec> SpecFromJson(const json& j) {
 
 }  // namespace
 
+Result<TokenizerSpec> TokenizerSpecFromHfJson(const nlohmann::json& json) {
+  try {
+    return SpecFromJson(json);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(std::string("tokenizer.json: unexpected structure: ") + e.what());
+  }
+}
+
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromHfJson(const nlohmann::json& json) {
   try {
     FORMIGA_ASSIGN_OR_RETURN(TokenizerSpec spec, SpecFromJson(json));
