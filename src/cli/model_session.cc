@@ -43,7 +43,7 @@ void AddModelOptions(CLI::App* cmd, ModelArgs& args) {
   cmd->add_option("-t,--threads", args.threads, "threads (0 = all cores)")->capture_default_str();
   cmd->add_option("-c,--ctx", args.ctx, "context length in tokens (0 = the model's, at most 4096)")
       ->capture_default_str();
-  cmd->add_option("--kv-type", args.kv_type, "KV cache element type: f16 or f32")->capture_default_str();
+  cmd->add_option("--kv-type", args.kv_type, "KV cache element type: f16, q8_0 (half the memory) or f32")->capture_default_str();
   cmd->add_flag("-v,--verbose", args.verbose, "print load time, memory and speed to stderr");
 }
 
@@ -80,10 +80,12 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   engine_options.n_ctx = ctx;
   if (args.kv_type == "f16") {
     engine_options.kv_type = DType::kF16;
+  } else if (args.kv_type == "q8_0") {
+    engine_options.kv_type = DType::kQ8_0;
   } else if (args.kv_type == "f32") {
     engine_options.kv_type = DType::kF32;
   } else {
-    return Status::InvalidArgument("--kv-type must be f16 or f32, not '" + args.kv_type + "'");
+    return Status::InvalidArgument("--kv-type must be f16, q8_0 or f32, not '" + args.kv_type + "'");
   }
   FORMIGA_ASSIGN_OR_RETURN(s->engine, Engine::Create(*s->model, *s->tokenizer, engine_options));
   s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -19,7 +19,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "core/dtype.h"
@@ -52,7 +54,8 @@ struct RopeParams {
 };
 
 // Geometry of one layer's paged KV cache: K and V are each
-// [n_blocks][block_size][KH][D] in `type` (f32 or f16).
+// [n_blocks][block_size][KH][D] in `type` (f32, f16, or q8_0 with D % 32 == 0:
+// element offsets stay in elements, element i of a row lives in block i / 32).
 struct KvLayout {
   int64_t block_size = 16;
   int64_t n_kv_heads = 0;
@@ -91,6 +94,43 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+
+  // ---- Memory of this backend's space. The defaults are host memory (ref,
+  // cpu); a device backend (cuda) overrides all of them. Model code does not
+  // use these yet: the placement work will route weights, scratch activations
+  // and the KV cache through them, so that every pointer handed to the ops
+  // below lives where the backend computes.
+  //
+  // Whether pointers of this backend are plain host pointers.
+  virtual bool IsHost() const { return true; }
+  // `bytes` of uninitialized memory, 64-byte aligned; release with Free.
+  virtual Result<void*> Alloc(size_t bytes) {
+    void* p = ::operator new(bytes == 0 ? 1 : bytes, std::align_val_t{64}, std::nothrow);
+    if (p == nullptr) {
+      return Status::ResourceExhausted("host allocation of " + std::to_string(bytes) +
+                                       " bytes failed: free memory or use a smaller model/context");
+    }
+    return p;
+  }
+  // Frees memory from Alloc (nullptr is a no-op).
+  virtual void Free(void* p) {
+    if (p != nullptr) ::operator delete(p, std::align_val_t{64});
+  }
+  // dst (backend memory) <- src (host memory); complete when it returns.
+  virtual Status CopyToDevice(void* dst, const void* src, size_t bytes) {
+    if (bytes != 0) std::memcpy(dst, src, bytes);
+    return Status::Ok();
+  }
+  // dst (host memory) <- src (backend memory), after every op queued before
+  // it has finished; complete when it returns.
+  virtual Status CopyToHost(void* dst, const void* src, size_t bytes) {
+    if (bytes != 0) std::memcpy(dst, src, bytes);
+    return Status::Ok();
+  }
+  // Waits for every queued op. Ops of an asynchronous backend that return
+  // void report their failures (a bad launch, a device fault, an argument the
+  // kernels cannot handle) here, as the first error since the last call.
+  virtual Status Synchronize() { return Status::Ok(); }
 
   // y (T, N) = x (T, C) · Wᵀ, W of any supported weight type.
   virtual Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) = 0;
@@ -147,5 +187,15 @@ std::unique_ptr<Backend> MakeRefBackend();
 // n_threads threads (<= 0: one per hardware thread). Results are bit-identical
 // for any thread count. Unsupported if this CPU lacks AVX2, FMA or F16C.
 Result<std::unique_ptr<Backend>> MakeCpuBackend(int n_threads);
+
+// The CUDA backend (kernels/cuda) on GPU `device`. Its memory is device
+// memory: every pointer passed to its ops (weights, activations, ids,
+// positions, block tables and the array of table pointers, KV, RoPE
+// factors) must come from its Alloc. Ops are queued on one stream and run
+// asynchronously; CopyToHost and Synchronize wait for them.
+// Unsupported when formiga was built without CUDA or no usable device is
+// present (the message says which, with CUDA's own reason); OutOfRange when
+// `device` is not a valid index. Never aborts.
+Result<std::unique_ptr<Backend>> MakeCudaBackend(int device);
 
 }  // namespace formiga

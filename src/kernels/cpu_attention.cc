@@ -10,6 +10,9 @@
 // Shapes: q, out (T, H, D); cache K/V [n_blocks][block_size][KH][D].
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#include "core/quant.h"
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
@@ -19,59 +22,73 @@ namespace {
 
 constexpr int64_t kChunk = 64;  // positions scored before each rescale of acc
 
-template <bool kF16>
+// Element i of a KV array in the cache's type. Offsets are in elements for
+// every type; for q8_0 element i lives in block i / 32 (34 bytes: f16 scale,
+// 32 int8), and 8-wide loads never straddle a block because D % 32 == 0.
+template <DType kType>
 inline __m256 LoadKv(const void* base, int64_t i) {
-  if constexpr (kF16) {
+  if constexpr (kType == DType::kF16) {
     return LoadF16(static_cast<const uint16_t*>(base) + i);
+  } else if constexpr (kType == DType::kQ8_0) {
+    const uint8_t* block = static_cast<const uint8_t*>(base) + (i / 32) * 34;
+    uint16_t scale;
+    std::memcpy(&scale, block, 2);
+    const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + i % 32));
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(scale)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)));
   } else {
     return _mm256_loadu_ps(static_cast<const float*>(base) + i);
   }
 }
 
-template <bool kF16>
+template <DType kType>
 inline float LoadKv1(const void* base, int64_t i) {
-  if constexpr (kF16) {
+  if constexpr (kType == DType::kF16) {
     return _cvtsh_ss(static_cast<const uint16_t*>(base)[i]);
+  } else if constexpr (kType == DType::kQ8_0) {
+    const uint8_t* block = static_cast<const uint8_t*>(base) + (i / 32) * 34;
+    uint16_t scale;
+    std::memcpy(&scale, block, 2);
+    return _cvtsh_ss(scale) * static_cast<float>(static_cast<int8_t>(block[2 + i % 32]));
   } else {
     return static_cast<const float*>(base)[i];
   }
 }
 
-template <bool kF16>
+template <DType kType>
 inline float Dot(const float* q, const void* k, int64_t off, int64_t D) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t d = 0;
   for (; d + 16 <= D; d += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadKv<kF16>(k, off + d), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), LoadKv<kF16>(k, off + d + 8), acc1);
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadKv<kType>(k, off + d), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), LoadKv<kType>(k, off + d + 8), acc1);
   }
   if (d + 8 <= D) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadKv<kF16>(k, off + d), acc0);
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadKv<kType>(k, off + d), acc0);
     d += 8;
   }
   float s = HSum(_mm256_add_ps(acc0, acc1));
-  for (; d < D; ++d) s += q[d] * LoadKv1<kF16>(k, off + d);
+  for (; d < D; ++d) s += q[d] * LoadKv1<kType>(k, off + d);
   return s;
 }
 
 // acc (D) = acc * alpha + Σ_j p[j] * v_j.
-template <bool kF16>
+template <DType kType>
 inline void Accumulate(float* acc, float alpha, const float* p, const int64_t* voff, int64_t n, const void* v,
                        int64_t D) {
   int64_t d = 0;
   for (; d + 8 <= D; d += 8) {
     __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + d), _mm256_set1_ps(alpha));
-    for (int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), LoadKv<kF16>(v, voff[j] + d), a);
+    for (int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), LoadKv<kType>(v, voff[j] + d), a);
     _mm256_storeu_ps(acc + d, a);
   }
   for (; d < D; ++d) {
     float a = acc[d] * alpha;
-    for (int64_t j = 0; j < n; ++j) a += p[j] * LoadKv1<kF16>(v, voff[j] + d);
+    for (int64_t j = 0; j < n; ++j) a += p[j] * LoadKv1<kType>(v, voff[j] + d);
     acc[d] = a;
   }
 }
 
-template <bool kF16>
+template <DType kType>
 void AttentionTyped(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                     float* out, int64_t i0, int64_t i1, float* scratch) {
   const int64_t H = p.n_heads, KH = p.n_kv_heads, D = p.head_dim, bs = kv.layout.block_size;
@@ -93,7 +110,7 @@ void AttentionTyped(const float* q, const KvLayerView& kv, const AttentionBatch&
         const int64_t jj = j0 + j;
         const int64_t slot = static_cast<int64_t>(table[jj / bs]) * bs + jj % bs;
         offs[j] = (slot * KH + kh) * D;
-        scores[j] = Dot<kF16>(qh, kv.k, offs[j], D) * p.scale;
+        scores[j] = Dot<kType>(qh, kv.k, offs[j], D) * p.scale;
       }
       const int64_t n8 = (n + 7) / 8 * 8;
       for (int64_t j = n; j < n8; ++j) scores[j] = -INFINITY;
@@ -120,7 +137,7 @@ void AttentionTyped(const float* q, const KvLayerView& kv, const AttentionBatch&
         vsum = _mm256_add_ps(vsum, e);
       }
       l = l * alpha + HSum(vsum);
-      Accumulate<kF16>(acc, alpha, scores, offs, n, kv.v, D);
+      Accumulate<kType>(acc, alpha, scores, offs, n, kv.v, D);
       m = cmax;
     }
     float* oh = out + (t * H + h) * D;
@@ -135,10 +152,10 @@ int64_t AttentionScratchFloats(int64_t head_dim) { return head_dim + kChunk; }
 
 void AttentionItems(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                     float* out, int64_t i0, int64_t i1, float* scratch) {
-  if (kv.layout.type == DType::kF16) {
-    AttentionTyped<true>(q, kv, batch, p, out, i0, i1, scratch);
-  } else {
-    AttentionTyped<false>(q, kv, batch, p, out, i0, i1, scratch);
+  switch (kv.layout.type) {
+    case DType::kF16: AttentionTyped<DType::kF16>(q, kv, batch, p, out, i0, i1, scratch); break;
+    case DType::kQ8_0: AttentionTyped<DType::kQ8_0>(q, kv, batch, p, out, i0, i1, scratch); break;
+    default: AttentionTyped<DType::kF32>(q, kv, batch, p, out, i0, i1, scratch); break;
   }
 }
 
@@ -147,7 +164,12 @@ void StoreKvRows(const float* k, const float* v, const AttentionBatch& batch, co
   const int64_t row = kv.layout.n_kv_heads * kv.layout.head_dim;
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t dst = batch.slots[t] * row;
-    if (kv.layout.type == DType::kF16) {
+    if (kv.layout.type == DType::kQ8_0) {
+      // NOTE: the reference quantizer, so cpu and ref caches hold identical bytes.
+      const size_t row_bytes = static_cast<size_t>(row / 32 * 34);
+      (void)QuantizeRow(DType::kQ8_0, k + t * row, static_cast<uint8_t*>(kv.k) + batch.slots[t] * row_bytes, row);
+      (void)QuantizeRow(DType::kQ8_0, v + t * row, static_cast<uint8_t*>(kv.v) + batch.slots[t] * row_bytes, row);
+    } else if (kv.layout.type == DType::kF16) {
       for (int pass = 0; pass < 2; ++pass) {
         const float* src = (pass == 0 ? k : v) + t * row;
         uint16_t* out = static_cast<uint16_t*>(pass == 0 ? kv.k : kv.v) + dst;

@@ -55,8 +55,7 @@ struct PagedSetup {
     std::vector<int32_t> ids(static_cast<size_t>(n_blocks));
     std::iota(ids.begin(), ids.end(), 0);
     std::shuffle(ids.begin(), ids.end(), std::mt19937(seed));
-    const size_t elem = type == DType::kF16 ? 2 : 4;
-    k.assign(static_cast<size_t>(n_blocks * 4 * KH * D) * elem, 0);
+    k.assign(static_cast<size_t>(DTypeRowBytes(type, static_cast<uint64_t>(n_blocks * 4 * KH * D))), 0);
     v.assign(k.size(), 0);
     size_t next = 0;
     for (int len : lengths) {
@@ -105,6 +104,7 @@ TEST(CpuOpsTest, AttentionMatchesRef) {
       {4, 4, 64, 0, 0.0f, DType::kF16},   {9, 3, 64, 0, 0.0f, DType::kF16},   {8, 2, 128, 0, 0.0f, DType::kF32},
       {4, 1, 256, 0, 0.0f, DType::kF16},  {6, 2, 64, 5, 0.0f, DType::kF16},   {4, 4, 128, 70, 0.0f, DType::kF32},
       {8, 2, 64, 0, 50.0f, DType::kF16},  {3, 3, 80, 0, 1.5f, DType::kF32},   {4, 1, 20, 9, 0.0f, DType::kF16},
+      {9, 3, 64, 0, 0.0f, DType::kQ8_0},  {4, 1, 256, 7, 0.0f, DType::kQ8_0}, {8, 2, 128, 0, 30.0f, DType::kQ8_0},
   };
   uint32_t seed = 1;
   for (const Case& c : cases) {
@@ -127,16 +127,16 @@ TEST(CpuOpsTest, StoreKvMatchesRefBitForBit) {
   auto cpu_be = testing::CpuBackendOrDie(2);
   ASSERT_NE(cpu_be, nullptr);
   auto ref_be = MakeRefBackend();
-  for (DType type : {DType::kF16, DType::kF32}) {
+  for (DType type : {DType::kF16, DType::kF32, DType::kQ8_0}) {
     for (int64_t T : {1, 5, 300}) {
-      const int64_t KH = 3, D = 20;
+      const int64_t KH = 3, D = type == DType::kQ8_0 ? 32 : 20;  // q8_0 rows are whole 32-blocks
       std::vector<int64_t> slots(static_cast<size_t>(T));
       std::iota(slots.begin(), slots.end(), 0);
       std::shuffle(slots.begin(), slots.end(), std::mt19937(7));
       AttentionBatch b{T, nullptr, nullptr, nullptr, slots.data()};
       auto k = RandomVector(static_cast<size_t>(T * KH * D), 1, 100.0f);
       auto v = RandomVector(k.size(), 2, 1e-5f);  // f16 subnormals too
-      const size_t bytes = k.size() * (type == DType::kF16 ? 2 : 4);
+      const size_t bytes = static_cast<size_t>(DTypeRowBytes(type, k.size()));
       std::vector<uint8_t> ck(bytes), cv(bytes), rk(bytes), rv(bytes);
       const KvLayout layout{4, KH, D, type};
       cpu_be->StoreKv(k.data(), v.data(), b, KvLayerView{ck.data(), cv.data(), layout});

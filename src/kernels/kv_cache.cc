@@ -6,9 +6,8 @@
 namespace formiga {
 
 uint64_t KvCache::BytesPerToken(int64_t n_layers, const KvLayout& layout) {
-  const uint64_t elem = layout.type == DType::kF16 ? 2 : 4;
-  return 2ull * static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(layout.n_kv_heads) *
-         static_cast<uint64_t>(layout.head_dim) * elem;
+  return 2ull * static_cast<uint64_t>(n_layers) *
+         DTypeRowBytes(layout.type, static_cast<uint64_t>(layout.n_kv_heads * layout.head_dim));
 }
 
 uint64_t KvCache::bytes() const {
@@ -17,8 +16,12 @@ uint64_t KvCache::bytes() const {
 }
 
 Result<KvCache> KvCache::Create(int64_t n_layers, int64_t n_blocks, const KvLayout& layout) {
-  if (layout.type != DType::kF16 && layout.type != DType::kF32) {
-    return Status::Unsupported(std::string("KV cache type ") + DTypeName(layout.type) + " (use f16 or f32)");
+  if (layout.type != DType::kF16 && layout.type != DType::kF32 && layout.type != DType::kQ8_0) {
+    return Status::Unsupported(std::string("KV cache type ") + DTypeName(layout.type) + " (use f16, q8_0 or f32)");
+  }
+  if (layout.type == DType::kQ8_0 && layout.head_dim % 32 != 0) {
+    return Status::Unsupported("a q8_0 KV cache needs a head dimension divisible by 32 (this model's is " +
+                               std::to_string(layout.head_dim) + "): use --kv-type f16");
   }
   if (n_layers <= 0 || n_blocks <= 0 || layout.block_size <= 0 || layout.n_kv_heads <= 0 || layout.head_dim <= 0) {
     return Status::InvalidArgument("KV cache sizes must be positive");

@@ -1,7 +1,8 @@
 // KvCache: the memory of a paged KV cache, for every layer of a model.
 //
 // Layer l has K and V arrays of [n_blocks][block_size][KH][D] elements in the
-// layout's type. Block ids come from a BlockPool (runtime/); the cache only
+// layout's type (f16 by default, f32, or q8_0: each (position, head) row of D
+// stored as D/32 blocks of 34 bytes, ~47% of f16). Block ids come from a BlockPool (runtime/); the cache only
 // owns the bytes. Host memory today; a device backend will own device memory
 // behind the same views.
 //
@@ -28,7 +29,7 @@ class KvCache {
   KvLayerView layer(int64_t il) { return KvLayerView{k_[il].data(), v_[il].data(), layout_}; }
   // Bytes held (K and V, all layers).
   uint64_t bytes() const;
-  // Bytes per token position (all layers, K and V): 2 * layers * KH * D * elem.
+  // Bytes per token position (all layers, K and V): 2 * layers * row bytes of KH * D.
   static uint64_t BytesPerToken(int64_t n_layers, const KvLayout& layout);
 
  private:

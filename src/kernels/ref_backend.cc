@@ -13,8 +13,14 @@
 namespace formiga {
 namespace {
 
+// Element `index` of a KV array (q8_0: block index / 32 of 34 bytes).
 float LoadKv(const void* base, DType type, int64_t index) {
   if (type == DType::kF16) return F16ToF32(static_cast<const uint16_t*>(base)[index]);
+  if (type == DType::kQ8_0) {
+    const uint8_t* block = static_cast<const uint8_t*>(base) + (index / 32) * 34;
+    const uint16_t scale = static_cast<uint16_t>(block[0] | (block[1] << 8));
+    return F16ToF32(scale) * static_cast<float>(static_cast<int8_t>(block[2 + index % 32]));
+  }
   return static_cast<const float*>(base)[index];
 }
 
@@ -120,6 +126,14 @@ class RefBackend final : public Backend {
 
   void StoreKv(const float* k, const float* v, const AttentionBatch& batch, const KvLayerView& kv) override {
     const int64_t row = kv.layout.n_kv_heads * kv.layout.head_dim;
+    if (kv.layout.type == DType::kQ8_0) {
+      const size_t row_bytes = static_cast<size_t>(DTypeRowBytes(DType::kQ8_0, row));
+      for (int64_t t = 0; t < batch.n_tokens; ++t) {
+        (void)QuantizeRow(DType::kQ8_0, k + t * row, static_cast<uint8_t*>(kv.k) + batch.slots[t] * row_bytes, row);
+        (void)QuantizeRow(DType::kQ8_0, v + t * row, static_cast<uint8_t*>(kv.v) + batch.slots[t] * row_bytes, row);
+      }
+      return;
+    }
     for (int64_t t = 0; t < batch.n_tokens; ++t) {
       for (int64_t e = 0; e < row; ++e) {
         StoreKvValue(kv.k, kv.layout.type, batch.slots[t] * row + e, k[t * row + e]);

@@ -23,8 +23,8 @@ Status EngineOptions::Validate() const {
   if (max_batch_tokens <= 0) return Status::InvalidArgument("max batch tokens must be positive");
   if (max_seqs <= 0) return Status::InvalidArgument("max sequences must be positive");
   if (block_size <= 0 || block_size > 1024) return Status::InvalidArgument("KV block size must be in [1, 1024]");
-  if (kv_type != DType::kF16 && kv_type != DType::kF32) {
-    return Status::Unsupported(std::string("KV cache type ") + DTypeName(kv_type) + " (use f16 or f32)");
+  if (kv_type != DType::kF16 && kv_type != DType::kF32 && kv_type != DType::kQ8_0) {
+    return Status::Unsupported(std::string("KV cache type ") + DTypeName(kv_type) + " (use f16, q8_0 or f32)");
   }
   const int64_t per_ctx = (n_ctx + block_size - 1) / block_size;
   if (n_blocks != 0 && n_blocks < per_ctx) {

@@ -46,7 +46,7 @@ struct EngineOptions {
   int64_t max_seqs = 16;           // sequences running at once
   int64_t block_size = 16;         // KV positions per block
   int64_t n_blocks = 0;            // 0: enough for max_seqs full contexts
-  DType kv_type = DType::kF16;     // f16 (default) or f32
+  DType kv_type = DType::kF16;     // f16 (default), q8_0 (half the memory) or f32
   bool prefix_cache = true;
 
   Status Validate() const;
