@@ -5,9 +5,13 @@
 //   x = embed(tokens)
 //   for each layer:
 //     n = layernorm(x); m = new_arch ? layernorm_2(x) : n
-//     x = x + Wo · attention(rope(q), rope(k), v)  [q k v] = Wqkv · n
-//           + Wdown · gelu(Wup · m)
+//     x = x + Wo · attention(rope(q), rope(k), v)  [q k v] = Wqkv · m
+//           + Wdown · gelu(Wup · n)
 //   logits = Wout · layernorm(x)
+//
+// NOTE: in the new architecture llama.cpp's attn_norm is HF's ln_mlp (the
+// MLP's norm) and attn_norm_2 is ln_attn (the attention's), so layernorm_2
+// feeds the attention, as in llama.cpp's graph.
 //
 // NOTE: llama.cpp's converter reorders HF's per-group interleaved QKV rows
 // into [all q | all k | all v], which this file slices as three views.
@@ -95,23 +99,23 @@ class FalconModel final : public Model {
     Backend& be = backend_;
     scratch_.Reserve(c, T, b.n_logit_rows);
     float* x = scratch_.x.data();   // (T, C)
-    float* n = scratch_.h.data();   // (T, C) attention input
-    float* m = scratch_.h2.data();  // (T, C) MLP input (new arch)
+    float* n = scratch_.h.data();   // (T, C) MLP input (and attention input, old arch)
+    float* m = scratch_.h2.data();  // (T, C) attention input (new arch)
     float* o = scratch_.o.data();   // (T, C)
     float* u = scratch_.up.data();  // (T, F)
     FORMIGA_RETURN_IF_ERROR(be.GetRows(embed_, b.tokens, T, x));
     for (int64_t il = 0; il < c.n_layers; ++il) {
       const FalconLayer& L = layers_[il];
       be.LayerNorm(x, L.attn_norm, L.attn_norm_b, n, T, C, eps);
-      const float* mlp_in = n;
+      const float* attn_in = n;
       if (c.falcon_new_arch) {
         be.LayerNorm(x, L.attn_norm_2, L.attn_norm_2_b, m, T, C, eps);
-        mlp_in = m;
+        attn_in = m;
       }
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.up, mlp_in, u, T));
+      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.up, n, u, T));
       if (L.up_b != nullptr) be.AddBias(u, L.up_b, u, T, F);
       be.Gelu(u, u, T * F, /*tanh_approx=*/false);
-      FORMIGA_RETURN_IF_ERROR(RunAttention(be, c, L.attn, setup_, n, b.attn, kv.layer(il), scratch_, o));
+      FORMIGA_RETURN_IF_ERROR(RunAttention(be, c, L.attn, setup_, attn_in, b.attn, kv.layer(il), scratch_, o));
       be.Add(x, o, x, T * C);
       FORMIGA_RETURN_IF_ERROR(be.MatMul(L.down, u, o, T));
       if (L.down_b != nullptr) be.AddBias(o, L.down_b, o, T, C);

@@ -82,10 +82,12 @@ constexpr NameRule kGemma3Layer[] = {
 constexpr NameRule kFalconLayer[] = {
     {"input_layernorm.weight", "attn_norm.weight", HfTransform::kNone},  // 7B: one norm
     {"input_layernorm.bias", "attn_norm.bias", HfTransform::kNone},
-    {"ln_attn.weight", "attn_norm.weight", HfTransform::kNone},  // 40B/180B: two norms
-    {"ln_attn.bias", "attn_norm.bias", HfTransform::kNone},
-    {"ln_mlp.weight", "attn_norm_2.weight", HfTransform::kNone},
-    {"ln_mlp.bias", "attn_norm_2.bias", HfTransform::kNone},
+    // 40B/180B: two norms. NOTE: llama.cpp names the MLP's norm (ln_mlp)
+    // attn_norm and the attention's (ln_attn) attn_norm_2; falcon.cc reads them so.
+    {"ln_mlp.weight", "attn_norm.weight", HfTransform::kNone},
+    {"ln_mlp.bias", "attn_norm.bias", HfTransform::kNone},
+    {"ln_attn.weight", "attn_norm_2.weight", HfTransform::kNone},
+    {"ln_attn.bias", "attn_norm_2.bias", HfTransform::kNone},
     {"self_attention.query_key_value.weight", "attn_qkv.weight", HfTransform::kFalconQkv},
     {"self_attention.dense.weight", "attn_output.weight", HfTransform::kNone},
     {"mlp.dense_h_to_4h.weight", "ffn_up.weight", HfTransform::kNone},
