@@ -28,6 +28,7 @@ void RegisterInfo(CLI::App& app, CommandContext& ctx);
 void RegisterTokenize(CLI::App& app, CommandContext& ctx);
 void RegisterQuantize(CLI::App& app, CommandContext& ctx);
 void RegisterSynth(CLI::App& app, CommandContext& ctx);
+void RegisterConvert(CLI::App& app, CommandContext& ctx);
 void RegisterRun(CLI::App& app, CommandContext& ctx);
 void RegisterChat(CLI::App& app, CommandContext& ctx);
 void RegisterPerplexity(CLI::App& app, CommandContext& ctx);

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   RegisterTokenize(app, ctx);
   RegisterQuantize(app, ctx);
   RegisterSynth(app, ctx);
+  RegisterConvert(app, ctx);
   // NOTE: CLI11 reports an unknown subcommand as "a subcommand is required";
   // name the word the user typed and the commands that exist instead.
   if (argc > 1 && argv[1][0] != '-') {
