@@ -47,14 +47,9 @@ class FalconModel final : public Model {
     const ModelConfig& c = config_;
     FORMIGA_RETURN_IF_ERROR(CheckRopeSupported(c));
     const int64_t C = c.hidden_size, qd = c.n_heads * c.head_dim, kvd = c.n_kv_heads * c.head_dim;
-    FORMIGA_ASSIGN_OR_RETURN(embed_, loader_.Matrix("token_embd.weight", C, c.vocab_size));
+    FORMIGA_RETURN_IF_ERROR(LoadEmbeddings(loader_, c, &embed_, &output_));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_, loader_.Vector("output_norm.weight", C));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_b_, loader_.Vector("output_norm.bias", C));
-    if (loader_.Has("output.weight")) {
-      FORMIGA_ASSIGN_OR_RETURN(output_, loader_.Matrix("output.weight", C, c.vocab_size));
-    } else {
-      output_ = embed_;
-    }
     layers_.resize(static_cast<size_t>(c.n_layers));
     for (int64_t il = 0; il < c.n_layers; ++il) {
       const std::string p = "blk." + std::to_string(il) + ".";

@@ -42,23 +42,15 @@ class Gemma3Model final : public Model {
   Status Load() {
     const ModelConfig& c = config_;
     FORMIGA_RETURN_IF_ERROR(CheckRopeSupported(c));
-    const int64_t C = c.hidden_size, D = c.head_dim, qd = c.n_heads * D, kvd = c.n_kv_heads * D;
-    FORMIGA_ASSIGN_OR_RETURN(embed_, loader_.Matrix("token_embd.weight", C, c.vocab_size));
+    const int64_t C = c.hidden_size, D = c.head_dim;
+    FORMIGA_RETURN_IF_ERROR(LoadEmbeddings(loader_, c, &embed_, &output_));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_, loader_.Vector("output_norm.weight", C));
-    if (loader_.Has("output.weight")) {
-      FORMIGA_ASSIGN_OR_RETURN(output_, loader_.Matrix("output.weight", C, c.vocab_size));
-    } else {
-      output_ = embed_;
-    }
     layers_.resize(static_cast<size_t>(c.n_layers));
     for (int64_t il = 0; il < c.n_layers; ++il) {
       const std::string p = "blk." + std::to_string(il) + ".";
       Gemma3Layer& L = layers_[il];
       FORMIGA_ASSIGN_OR_RETURN(L.attn_norm, loader_.Vector(p + "attn_norm.weight", C));
-      FORMIGA_ASSIGN_OR_RETURN(L.attn.wq, loader_.Matrix(p + "attn_q.weight", C, qd));
-      FORMIGA_ASSIGN_OR_RETURN(L.attn.wk, loader_.Matrix(p + "attn_k.weight", C, kvd));
-      FORMIGA_ASSIGN_OR_RETURN(L.attn.wv, loader_.Matrix(p + "attn_v.weight", C, kvd));
-      FORMIGA_ASSIGN_OR_RETURN(L.attn.wo, loader_.Matrix(p + "attn_output.weight", qd, C));
+      FORMIGA_RETURN_IF_ERROR(LoadAttentionProjections(loader_, c, p, &L.attn));
       FORMIGA_ASSIGN_OR_RETURN(L.attn.q_norm, loader_.Vector(p + "attn_q_norm.weight", D));
       FORMIGA_ASSIGN_OR_RETURN(L.attn.k_norm, loader_.Vector(p + "attn_k_norm.weight", D));
       FORMIGA_ASSIGN_OR_RETURN(L.post_attn_norm, loader_.Vector(p + "post_attention_norm.weight", C));

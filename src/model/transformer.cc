@@ -1,5 +1,7 @@
 #include "model/transformer.h"
 
+#include "model/weights.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -23,6 +25,26 @@ void Scratch::Reserve(const ModelConfig& c, int64_t T, int64_t n_logit_rows) {
   gate.resize(n(c.ffn_size));
   up.resize(n(c.ffn_size));
   rows.resize(n(c.hidden_size));
+}
+
+Status LoadEmbeddings(WeightLoader& loader, const ModelConfig& c, WeightView* embed, WeightView* output) {
+  FORMIGA_ASSIGN_OR_RETURN(*embed, loader.Matrix("token_embd.weight", c.hidden_size, c.vocab_size));
+  if (loader.Has("output.weight")) {
+    FORMIGA_ASSIGN_OR_RETURN(*output, loader.Matrix("output.weight", c.hidden_size, c.vocab_size));
+  } else {
+    *output = *embed;  // tied embeddings
+  }
+  return Status::Ok();
+}
+
+Status LoadAttentionProjections(WeightLoader& loader, const ModelConfig& c, const std::string& prefix,
+                                AttentionWeights* w) {
+  const int64_t C = c.hidden_size, qd = c.n_heads * c.head_dim, kvd = c.n_kv_heads * c.head_dim;
+  FORMIGA_ASSIGN_OR_RETURN(w->wq, loader.Matrix(prefix + "attn_q.weight", C, qd));
+  FORMIGA_ASSIGN_OR_RETURN(w->wk, loader.Matrix(prefix + "attn_k.weight", C, kvd));
+  FORMIGA_ASSIGN_OR_RETURN(w->wv, loader.Matrix(prefix + "attn_v.weight", C, kvd));
+  FORMIGA_ASSIGN_OR_RETURN(w->wo, loader.Matrix(prefix + "attn_output.weight", qd, C));
+  return Status::Ok();
 }
 
 Status CheckRopeSupported(const ModelConfig& c) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/status.h"
@@ -39,6 +40,16 @@ struct AttentionSetup {
   AttentionParams params;
   float norm_eps = 1e-6f;  // for the q/k norms
 };
+
+class WeightLoader;
+
+// token_embd.weight (vocab x C) and the output projection: output.weight, or
+// token_embd again when the model ties them.
+Status LoadEmbeddings(WeightLoader& loader, const ModelConfig& c, WeightView* embed, WeightView* output);
+
+// blk.N.attn_{q,k,v,output}.weight of layer `prefix` ("blk.N.") into `w`.
+Status LoadAttentionProjections(WeightLoader& loader, const ModelConfig& c, const std::string& prefix,
+                                AttentionWeights* w);
 
 // The usual RoPE of a config: `style` as the GGUF converter laid out q/k,
 // `local` selects the sliding-window base (gemma3). Unsupported scaling types
