@@ -34,31 +34,8 @@ namespace {
 using testing::RandomVector;
 using testing::RelMaxErr;
 
-const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ4_1,
-                        DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K,
-                        DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
-
-// Weights W (N, C) of `type` from random f32 values.
-std::vector<uint8_t> MakeWeights(DType type, int64_t N, int64_t C, uint32_t seed) {
-  const std::vector<float> w = RandomVector(static_cast<size_t>(N * C), seed, 0.5f);
-  const size_t row_bytes = DTypeRowBytes(type, static_cast<uint64_t>(C));
-  std::vector<uint8_t> out(row_bytes * static_cast<size_t>(N));
-  for (int64_t n = 0; n < N; ++n) {
-    uint8_t* dst = out.data() + row_bytes * static_cast<size_t>(n);
-    const float* src = w.data() + n * C;
-    if (type == DType::kF32) {
-      std::memcpy(dst, src, row_bytes);
-    } else if (type == DType::kF16 || type == DType::kBF16) {
-      for (int64_t c = 0; c < C; ++c) {
-        const uint16_t h = type == DType::kF16 ? F32ToF16(src[c]) : F32ToBF16(src[c]);
-        std::memcpy(dst + 2 * c, &h, 2);
-      }
-    } else {
-      EXPECT_TRUE(QuantizeRow(type, src, dst, C).ok());
-    }
-  }
-  return out;
-}
+using testing::MakeWeights;
+const auto& kTypes = testing::kWeightTypes;
 
 // The activations the cpu kernels actually consume, dequantized to f32.
 std::vector<float> CpuQuantizedActivations(DType type, const std::vector<float>& x, int64_t T, int64_t C) {

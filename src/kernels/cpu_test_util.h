@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "core/quant.h"
 #include "kernels/backend.h"
 
 namespace formiga::testing {
@@ -41,6 +42,23 @@ inline std::unique_ptr<Backend> CpuBackendOrDie(int threads) {
   auto be = MakeCpuBackend(threads);
   EXPECT_TRUE(be.ok()) << be.status().ToString();
   return be.ok() ? std::move(be.value()) : nullptr;
+}
+
+// Every weight type the backends compute with.
+inline constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ4_1,
+                                         DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K,
+                                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+// Weights W (N, C) of `type` made from random f32 values (QuantizeRow also
+// converts to f32/f16/bf16).
+inline std::vector<uint8_t> MakeWeights(DType type, int64_t N, int64_t C, uint32_t seed) {
+  const std::vector<float> w = RandomVector(static_cast<size_t>(N * C), seed, 0.5f);
+  const size_t row_bytes = DTypeRowBytes(type, static_cast<uint64_t>(C));
+  std::vector<uint8_t> out(row_bytes * static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    EXPECT_TRUE(QuantizeRow(type, w.data() + n * C, out.data() + row_bytes * static_cast<size_t>(n), C).ok());
+  }
+  return out;
 }
 
 }  // namespace formiga::testing
