@@ -32,5 +32,9 @@ void RegisterConvert(CLI::App& app, CommandContext& ctx);
 void RegisterRun(CLI::App& app, CommandContext& ctx);
 void RegisterChat(CLI::App& app, CommandContext& ctx);
 void RegisterPerplexity(CLI::App& app, CommandContext& ctx);
+void RegisterBench(CLI::App& app, CommandContext& ctx);
+void RegisterPlan(CLI::App& app, CommandContext& ctx);
+void RegisterServe(CLI::App& app, CommandContext& ctx);
+void RegisterWhatsapp(CLI::App& app, CommandContext& ctx);
 
 }  // namespace formiga::cli

@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   RegisterQuantize(app, ctx);
   RegisterSynth(app, ctx);
   RegisterConvert(app, ctx);
+  RegisterBench(app, ctx);
+  RegisterPlan(app, ctx);
+  RegisterServe(app, ctx);
+  RegisterWhatsapp(app, ctx);
   // NOTE: CLI11 reports an unknown subcommand as "a subcommand is required";
   // name the word the user typed and the commands that exist instead.
   if (argc > 1 && argv[1][0] != '-') {

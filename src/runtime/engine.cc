@@ -95,6 +95,11 @@ void Engine::Cancel(int64_t request_id) {
   }
 }
 
+void Engine::CancelAll() {
+  for (auto& s : running_) s->cancelled = true;
+  for (auto& s : waiting_) s->cancelled = true;
+}
+
 void Engine::Emit(Sequence& seq, TokenEvent& event) {
   event.request_id = seq.id;
   if (seq.req.on_event && !seq.req.on_event(event) && !event.done) seq.cancelled = true;

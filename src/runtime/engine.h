@@ -100,6 +100,8 @@ class Engine {
   Result<int64_t> Submit(GenerationRequest request);
   // Cancels a queued or running request (its final event says kCancelled).
   void Cancel(int64_t request_id);
+  // Cancels every queued and running request (shutdown).
+  void CancelAll();
 
   // One iteration. Returns an error only for failures of the engine itself
   // (the affected requests get kError events).
