@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace formiga {
 
@@ -63,6 +65,33 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
   }
   ::close(fd);  // the mapping keeps the file alive
   return file;
+}
+
+double MappedFile::ResidentFraction() const {
+  if (size_ == 0) return 1.0;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t pages = (size_ + page - 1) / page;
+  std::vector<unsigned char> vec(pages);
+  if (mincore(const_cast<uint8_t*>(data_), size_, vec.data()) != 0) return 0.0;
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return static_cast<double>(resident) / static_cast<double>(pages);
+}
+
+void MappedFile::Prefetch(const std::function<void(size_t, size_t)>& progress) const {
+  if (size_ == 0) return;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  constexpr size_t kChunk = size_t{32} << 20;
+  volatile uint8_t sink = 0;
+  for (size_t off = 0; off < size_; off += kChunk) {
+    const size_t len = std::min(kChunk, size_ - off);
+    // Ask the kernel to read the chunk ahead (one large sequential I/O), then
+    // touch one byte per page so that it is in before we report progress.
+    madvise(const_cast<uint8_t*>(data_) + off, len, MADV_WILLNEED);
+    for (size_t p = 0; p < len; p += page) sink = sink ^ data_[off + p];
+    if (progress) progress(off + len, size_);
+  }
+  (void)sink;
 }
 
 }  // namespace formiga

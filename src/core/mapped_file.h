@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/status.h"
@@ -30,6 +31,14 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+
+  // Fraction (0..1) of the file's pages that are in the page cache now.
+  double ResidentFraction() const;
+  // Reads every page of the file into the page cache, sequentially, calling
+  // `progress(bytes_done, bytes_total)` after each chunk: the first forward
+  // pass then does not stall on random disk reads, and a large cold model
+  // can show a progress bar while it loads.
+  void Prefetch(const std::function<void(size_t done, size_t total)>& progress = nullptr) const;
 
  private:
   std::string path_;

@@ -107,6 +107,8 @@ class GgufFile {
   uint64_t data_offset() const { return data_offset_; }  // start of tensor data in the file
   uint64_t file_size() const { return file_size_; }
   const std::string& path() const { return path_; }
+  // The file's mapping (empty when built by Parse()).
+  const MappedFile& mapping() const { return file_; }
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
