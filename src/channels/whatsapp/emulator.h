@@ -43,7 +43,7 @@ struct EmulatorOptions {
   int port = 0;                    // 0: any free port
   std::string webhook_url;         // the bot's webhook, e.g. http://127.0.0.1:8080/webhook
   std::string app_secret;          // signs the webhooks (empty: unsigned)
-  std::string access_token;        // the Bearer token sends must carry
+  std::string access_token;        // the Bearer token sends must carry (empty: any)
   std::string phone_number_id = "106540352242922";
   std::string display_phone_number = "15550783881";
   bool send_statuses = true;       // "sent" + "delivered" webhooks after each accepted send
