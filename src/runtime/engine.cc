@@ -127,12 +127,15 @@ void Engine::Finish(Sequence& seq, FinishReason reason, Status error) {
   Emit(seq, ev);
 }
 
-void Engine::AcceptToken(Sequence& seq, int32_t token, float logprob) {
+void Engine::AcceptToken(Sequence& seq, SampledToken sampled) {
+  const int32_t token = sampled.id;
   seq.tokens.push_back(token);
   if (seq.n_generated++ == 0) seq.first_token = Sequence::Clock::now();
   TokenEvent ev;
   ev.token = token;
-  ev.logprob = logprob;
+  ev.logprob = sampled.logprob;
+  ev.model_logprob = sampled.model_logprob;
+  ev.top_logprobs = std::move(sampled.top);
   const GenerationRequest& r = seq.req;
   const bool end = !r.ignore_eos && (tokenizer_.IsEndOfGeneration(token) ||
                                      std::find(r.stop_tokens.begin(), r.stop_tokens.end(), token) !=
@@ -188,8 +191,7 @@ Status Engine::RunChunks(const std::vector<Chunk>& chunks) {
     Sequence& seq = *row_seq[r];
     if (seq.cancelled) continue;
     std::span<float> row(logits_.data() + r * V, static_cast<size_t>(V));
-    SampledToken t = seq.sampler->Sample(row, seq.tokens);
-    AcceptToken(seq, t.id, t.logprob);
+    AcceptToken(seq, seq.sampler->Sample(row, seq.tokens));
   }
   return Status::Ok();
 }

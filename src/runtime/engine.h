@@ -70,6 +70,10 @@ struct TokenEvent {
   int64_t request_id = 0;
   int32_t token = -1;        // -1 on the final event when no token came with it
   float logprob = 0.0f;
+  // With sampling.top_logprobs > 0: the token's log-probability under the
+  // model's distribution and the most likely alternatives (see Sampler).
+  float model_logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top_logprobs;
   std::string text;          // newly visible text
   bool done = false;
   FinishReason finish = FinishReason::kNone;
@@ -137,7 +141,7 @@ class Engine {
 
   // engine.cc
   Status RunChunks(const std::vector<Chunk>& chunks);
-  void AcceptToken(Sequence& seq, int32_t token, float logprob);
+  void AcceptToken(Sequence& seq, SampledToken sampled);
   void Finish(Sequence& seq, FinishReason reason, Status error = Status::Ok());
   void Emit(Sequence& seq, TokenEvent& event);
   void Reap();

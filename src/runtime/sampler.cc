@@ -22,6 +22,7 @@ Status SamplingParams::Validate(int64_t vocab_size) const {
   if (!std::isfinite(frequency_penalty) || std::fabs(frequency_penalty) > 100.0f) {
     return bad("frequency_penalty must be in [-100, 100]");
   }
+  if (top_logprobs < 0 || top_logprobs > 20) return bad("top_logprobs must be in [0, 20]");
   if (penalty_last_n < -1) return bad("penalty_last_n must be -1 (whole history), 0 (off) or positive");
   for (const auto& [id, bias] : logit_bias) {
     if (id < 0 || id >= vocab_size) {
@@ -76,7 +77,9 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
     }
     candidates_.clear();
     for (int32_t i = 0; i < vocab_size_; ++i) candidates_.emplace_back(logits[i], i);
-    return {best, log_softmax_of(candidates_, 1.0f, logits[best])};
+    SampledToken t{best, log_softmax_of(candidates_, 1.0f, logits[best])};
+    if (params_.top_logprobs > 0) FillTopLogprobs(logits, t);
+    return t;
   }
 
   candidates_.clear();
@@ -168,7 +171,28 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
     }
   }
   const float logprob = static_cast<float>(std::log(probs[pick] / sum));
-  return {candidates_[pick].second, logprob};
+  SampledToken t{candidates_[pick].second, logprob};
+  if (params_.top_logprobs > 0) FillTopLogprobs(logits, t);
+  return t;
+}
+
+// NOTE: the filters above work on copies (candidates_), so `logits` still
+// holds the penalized, biased model distribution here.
+void Sampler::FillTopLogprobs(std::span<const float> logits, SampledToken& t) {
+  double max_l = -std::numeric_limits<double>::infinity();
+  for (float l : logits) max_l = std::max<double>(max_l, l);
+  double sum = 0.0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - max_l);
+  const double lse = max_l + std::log(sum);
+  const size_t n = std::min(static_cast<size_t>(params_.top_logprobs), logits.size());
+  std::vector<std::pair<float, int32_t>> all;
+  all.reserve(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) all.emplace_back(logits[i], static_cast<int32_t>(i));
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  t.top.clear();
+  for (size_t i = 0; i < n; ++i) t.top.emplace_back(all[i].second, static_cast<float>(all[i].first - lse));
+  t.model_logprob = static_cast<float>(logits[static_cast<size_t>(t.id)] - lse);
 }
 
 }  // namespace formiga

@@ -35,6 +35,11 @@ struct SamplingParams {
   int32_t penalty_last_n = 64;      // window of the history the penalties look at; -1 = all
   std::vector<std::pair<int32_t, float>> logit_bias;  // token id -> added value
   uint64_t seed = 0;
+  // > 0: also report the model's `top_logprobs` most likely tokens (log-softmax
+  // after penalties and bias, before the filters and temperature) and the
+  // sampled token's log-probability under that same distribution (the API's
+  // logprobs). 0: off, no extra cost. At most 20.
+  int32_t top_logprobs = 0;
 
   // Range checks with messages that name the field and the valid range.
   Status Validate(int64_t vocab_size) const;
@@ -43,6 +48,10 @@ struct SamplingParams {
 struct SampledToken {
   int32_t id = -1;
   float logprob = 0.0f;  // log-probability of `id` under the final distribution
+  // Only when params.top_logprobs > 0: log-probability of `id` under the
+  // model's distribution, and the top_logprobs most likely (id, logprob), best first.
+  float model_logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;
 };
 
 class Sampler {
@@ -58,6 +67,7 @@ class Sampler {
 
  private:
   void ApplyPenalties(std::span<float> logits, std::span<const int32_t> history);
+  void FillTopLogprobs(std::span<const float> logits, SampledToken& t);
 
   SamplingParams params_;
   int64_t vocab_size_;
