@@ -206,6 +206,7 @@ struct StreamState {
   Clock::time_point deadline;
   bool started = false;
   bool finished = false;
+  bool abandoned = false;
   const char* route = "";
 };
 
@@ -486,14 +487,21 @@ void ApiServer::Impl::HandleGeneration(const httplib::Request& req, httplib::Res
           if (st->run->finished()) finish_stream();
         }
         if (!out.empty() && !sink.write(out.data(), out.size())) {
-          st->run->Abandon();  // the client went away: free its KV now
+          if (!st->run->finished()) {
+            st->run->Abandon();  // the client went away: free its KV now
+            st->abandoned = true;
+            metrics().CountCancelled();
+          }
           return false;
         }
         if (st->finished) sink.done();
         return true;
       },
-      [st](bool) {
-        if (!st->run->finished()) st->run->Abandon();
+      [this, st](bool) {
+        if (!st->run->finished() && !st->abandoned) {
+          st->run->Abandon();
+          metrics().CountCancelled();
+        }
       });
 }
 
