@@ -86,10 +86,17 @@ VARIANTS = [
     ("gemma3-q4_k_m-requant", "gemma-3-270m-q4_k_m.gguf", "q4_k_m"),
 ]
 
-GREEDY_QUESTIONS = {
-    "en": "What is the capital of France?",
-    "pt": "Qual é a capital do Brasil?",
-}
+# (case, question, free_running): free-running cases must be reproduced token
+# for token by formiga's own greedy loop (questions the 135M model answers
+# sensibly, with no near-tie on the way); the others are checked teacher-forced
+# (every llama.cpp token must be formiga's arg-max unless llama.cpp's own top-2
+# margin is a near-tie) — the tiny model's Portuguese answers wander into them.
+GREEDY_QUESTIONS = [
+    ("en", "What is the capital of Japan?", True),
+    ("en-list", "Name three fruits.", True),
+    ("en-france", "What is the capital of France?", False),
+    ("pt", "Qual é a capital do Brasil?", False),
+]
 
 
 # ----------------------------------------------------------------------------- file format
@@ -287,7 +294,7 @@ def greedy_golden(gguf: Path, threads: int) -> dict:
     vocab = llama_cpp.llama_model_get_vocab(llm.llm._model.model)
     eog = {t for t in range(llm.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
     out = {"model_file": gguf.name, "max_new_tokens": GREEDY_TOKENS, "cases": []}
-    for lang, q in GREEDY_QUESTIONS.items():
+    for lang, q, free_running in GREEDY_QUESTIONS:
         prompt = env.from_string(template).render(messages=[{"role": "user", "content": q}],
                                                   add_generation_prompt=True)
         ids = llm.tokenize(prompt, special=True)
@@ -306,7 +313,7 @@ def greedy_golden(gguf: Path, threads: int) -> dict:
         text = llm.llm.detokenize(gen).decode("utf-8", errors="replace")
         out["cases"].append({"lang": lang, "question": q, "prompt": prompt, "prompt_ids": ids,
                              "generated_ids": gen, "generated_text": text, "top2_margins": margins,
-                             "stopped_at_eog": gen[-1] in eog})
+                             "stopped_at_eog": gen[-1] in eog, "free_running": free_running})
         print(f"greedy {lang}: {text!r}", flush=True)
     return out
 
