@@ -98,7 +98,14 @@ TEST_F(EngineServiceTest, ConcurrentSubmittersGetTheirSoloOutputs) {
     EXPECT_EQ(out[i].tokens, solo[i]) << "client " << i;
     EXPECT_EQ(out[i].finish, FinishReason::kLength);
   }
+  // NOTE: the final events are delivered inside a step and the snapshot is
+  // refreshed right after it, so a client can wake up a moment before the
+  // snapshot shows the engine idle.
   EngineSnapshot s = service->Snapshot();
+  for (int tries = 0; tries < 200 && (s.running != 0 || s.kv_blocks_free != s.kv_blocks_total); ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    s = service->Snapshot();
+  }
   EXPECT_EQ(s.running, 0);
   EXPECT_EQ(s.waiting, 0);
   EXPECT_EQ(s.kv_blocks_free, s.kv_blocks_total);

@@ -1,6 +1,7 @@
 #include "server/api_request.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <utility>
 
@@ -31,6 +32,12 @@ bool NestingWithin(std::string_view s, int max_depth) {
     }
   }
   return true;
+}
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
 }
 
 const char* TypeName(const json& v) {
@@ -67,8 +74,8 @@ std::optional<ApiError> ReadNumber(const json& o, const char* key, std::optional
   if (!it->is_number()) return WrongType(key, "a number", *it);
   const double v = it->get<double>();
   if (!std::isfinite(v) || v < lo || v > hi) {
-    return BadRequest("'" + std::string(key) + "' is " + it->dump() + " but must be in [" + json(lo).dump() + ", " +
-                          json(hi).dump() + "]",
+    return BadRequest("'" + std::string(key) + "' is " + it->dump() + " but must be in [" + Num(lo) + ", " + Num(hi) +
+                          "]",
                       key);
   }
   out = v;
