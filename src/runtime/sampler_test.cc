@@ -135,6 +135,31 @@ TEST(SamplerTest, PenaltyWindowOnlySeesRecentTokens) {
   EXPECT_EQ(s.Sample(l, std::vector<int32_t>{0, 1}).id, 0);  // only token 1 penalized
 }
 
+TEST(SamplerTest, TopLogprobsReportTheModelDistribution) {
+  SamplingParams p;
+  p.temperature = 0.5f;
+  p.top_k = 1;  // the filters must not change what is reported
+  p.top_logprobs = 3;
+  Sampler s(p, 4);
+  std::vector<float> logits = {1.0f, 3.0f, 2.0f, -1.0f};
+  SampledToken t = s.Sample(logits, {});
+  const double z = std::exp(1.0) + std::exp(3.0) + std::exp(2.0) + std::exp(-1.0);
+  ASSERT_EQ(t.top.size(), 3u);
+  EXPECT_EQ(t.top[0].first, 1);
+  EXPECT_EQ(t.top[1].first, 2);
+  EXPECT_EQ(t.top[2].first, 0);
+  EXPECT_NEAR(t.top[0].second, 3.0 - std::log(z), 1e-5);
+  EXPECT_NEAR(t.model_logprob, 3.0 - std::log(z), 1e-5);
+  EXPECT_NEAR(t.logprob, 0.0, 1e-6);  // under top-k 1 the pick was certain
+  SamplingParams off = Greedy();
+  Sampler plain(off, 4);
+  std::vector<float> again = {1.0f, 3.0f, 2.0f, -1.0f};
+  EXPECT_TRUE(plain.Sample(again, {}).top.empty());
+  SamplingParams bad;
+  bad.top_logprobs = 21;
+  EXPECT_FALSE(bad.Validate(4).ok());
+}
+
 TEST(SamplerTest, ValidateNamesTheField) {
   SamplingParams p;
   p.top_p = 0.0f;
