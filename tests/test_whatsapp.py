@@ -177,6 +177,28 @@ def test_emulator_chat_page_round_trip(bot):
     wait_until(lambda: len(bot.sent_to("5511955554444")) == 1, 30, "reply in the emulator")
 
 
+def test_formiga_serve_whatsapp_round_trip(bot_factory):
+    """The same channel mounted by `formiga serve --whatsapp`, next to the OpenAI API."""
+    b = bot_factory(via_serve=True)
+    b.start_emulator()
+    b.start()
+    assert b.post(text_notification("5511966665555", "wamid.serve.1", "Olá, formiga!")) == 200
+    wait_until(lambda: len(b.sent_to("5511966665555")) == 1, 60, "reply through formiga serve")
+    status, body = http("GET", b.url + "/health")
+    assert status == 200 and json.loads(body)["whatsapp"]["ok"] is True
+    assert "formiga_whatsapp_messages_answered_total 1" in http("GET", b.url + "/metrics")[1]
+
+
+@pytest.mark.xfail(reason="formiga serve registers its GET /(.*) static route before channels mount, so "
+                          "GET /webhook (Meta's handshake) reaches the static handler (reported to the lead)",
+                   strict=False)
+def test_formiga_serve_whatsapp_handshake(bot_factory):
+    b = bot_factory(via_serve=True)
+    b.start()
+    url = b.url + f"/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={VERIFY_TOKEN}"
+    assert http("GET", url) == (200, "1158201444")
+
+
 def test_crash_kill9_every_message_answered_exactly_once(bot_factory):
     """SIGKILL the bot at seeded random moments while 100 messages from 10 users
     arrive (with redeliveries); after the last restart every message has exactly

@@ -61,7 +61,8 @@ def message_notification(frm, message, name="Usuário"):
 class Bot:
     """`formiga whatsapp serve` with its emulator; restartable (crash tests)."""
 
-    def __init__(self, formiga_bin, model, tmp: Path, config: dict, token="tok-1", insecure=False):
+    def __init__(self, formiga_bin, model, tmp: Path, config: dict, token="tok-1", insecure=False,
+                 via_serve=False):
         self.bin = str(formiga_bin)
         self.model = str(model)
         self.tmp = tmp
@@ -85,6 +86,7 @@ class Bot:
         self.proc = None
         self.emu = None
         self.runs = 0
+        self.via_serve = via_serve  # `formiga serve --whatsapp` instead of `formiga whatsapp serve`
 
     @property
     def url(self):
@@ -103,9 +105,12 @@ class Bot:
     def start(self, extra=()):
         self.runs += 1
         log = open(self.tmp / f"bot.{self.runs}.log", "wb")
-        self.proc = subprocess.Popen([self.bin, "whatsapp", "serve", "-m", self.model, "-t", "2", "--ctx", "1024",
-                                      "--port", str(self.port), "--config", str(self.config_path), *extra],
-                                     env=self.env, stderr=log)
+        if self.via_serve:
+            cmd = [self.bin, "serve", "--whatsapp", "--whatsapp-config", str(self.config_path)]
+        else:
+            cmd = [self.bin, "whatsapp", "serve", "--config", str(self.config_path)]
+        cmd += ["-m", self.model, "-t", "2", "--ctx", "1024", "--port", str(self.port), *extra]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log)
         wait_until(lambda: self.proc.poll() is not None or http("GET", self.url + "/health")[0] in (200, 503),
                    60, "bot up")
         assert self.proc.poll() is None, self.log()
