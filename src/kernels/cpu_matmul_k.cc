@@ -20,6 +20,7 @@
 //
 // Shapes: W is (N, C) in super-blocks of 256, xq is (T, C/256), y is (T, N).
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
@@ -191,6 +192,101 @@ void DotRowK(const Block* w, const BlockQ8_K* xq, int64_t nb, float* y, int64_t 
   for (int t = 0; t < NT; ++t) y[t * ldy] = HSum(acc[t]);
 }
 
+// ---- One token (decode): Q4_K and Q6_K without the KBlock round trip.
+//
+// DotRowK<Block, 1> unpacks a super-block to memory and reads it back, which
+// for a single token costs more than the dot product. These build the very
+// same quant, scale and min16 vectors in registers and apply the same
+// integer and float operations in the same order, so their results are
+// bit-identical to DotRowK's (the batch-invariance contract: a token's output
+// does not depend on the tile it is computed in).
+
+inline __m256i ScalePair(int lo, int hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+
+inline __m256 FinishK(__m256i isum, __m256i mins, float d, float dm, const BlockQ8_K& a, __m256 acc) {
+  acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(isum), acc);
+  return _mm256_fnmadd_ps(_mm256_set1_ps(dm * a.d), _mm256_cvtepi32_ps(mins), acc);
+}
+
+inline __m256 DotOne(const BlockQ4_K& b, const BlockQ8_K& a, __m256 acc) {
+  // Scales and mins, 6 bits each (ggml's kmask unpacking): bytes 0-7 of
+  // u are the 8 scales, bytes 8-15 the 8 mins, as ScaleMinK4 gives them.
+  uint32_t u[4];
+  __builtin_memcpy(u, b.scales, 12);
+  u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+  const uint32_t m_lo = u[1] & 0x3f3f3f3f;
+  u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+  u[2] = m_lo;
+  u[0] &= 0x3f3f3f3f;
+  const auto* sc = reinterpret_cast<const uint8_t*>(u);
+  const int8_t* x = a.qs;
+  __m256i isum = _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = Load32(b.qs + 32 * c);
+    const __m256i lo = _mm256_and_si256(v, Mask8(0x0f));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), Mask8(0x0f));
+    const __m256i p0 = _mm256_maddubs_epi16(lo, Load32(reinterpret_cast<const uint8_t*>(x) + 64 * c));
+    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
+    const __m256i p1 = _mm256_maddubs_epi16(hi, Load32(reinterpret_cast<const uint8_t*>(x) + 64 * c + 32));
+    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
+  }
+  const __m128i m8 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(u[3]), static_cast<int>(u[2])));
+  const __m256i min16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+  const __m256i mins = _mm256_madd_epi16(min16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)));
+  return FinishK(isum, mins, _cvtsh_ss(b.d), _cvtsh_ss(b.dmin), a, acc);
+}
+
+inline __m256 DotOne(const BlockQ6_K& b, const BlockQ8_K& a, __m256 acc) {
+  const auto* x = reinterpret_cast<const uint8_t*>(a.qs);
+  const int8_t* sc = b.scales;
+  __m256i isum = _mm256_setzero_si256();
+  for (int h = 0; h < 2; ++h) {
+    const __m256i ql0 = Load32(b.ql + 64 * h);
+    const __m256i ql1 = Load32(b.ql + 64 * h + 32);
+    const __m256i qh = Load32(b.qh + 32 * h);
+    const __m256i low[4] = {_mm256_and_si256(ql0, Mask8(0x0f)), _mm256_and_si256(ql1, Mask8(0x0f)),
+                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), Mask8(0x0f)),
+                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), Mask8(0x0f))};
+    for (int s = 0; s < 4; ++s) {
+      __m256i high = s < 2 ? _mm256_slli_epi16(qh, 4 - 2 * s) : _mm256_srli_epi16(qh, 2 * s - 4);
+      high = _mm256_and_si256(high, Mask8(0x30));
+      const __m256i q = _mm256_or_si256(low[s], high);
+      const int j = 4 * h + s;
+      const __m256i p = _mm256_maddubs_epi16(q, Load32(x + 32 * j));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ScalePair(sc[2 * j], sc[2 * j + 1])));
+    }
+  }
+  const __m256i min16 =
+      _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))), 5);
+  const __m256i mins = _mm256_madd_epi16(min16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)));
+  const float d = _cvtsh_ss(b.d);
+  return FinishK(isum, mins, d, d, a, acc);
+}
+
+template <class Block>
+constexpr bool kHasDotOne = std::is_same_v<Block, BlockQ4_K> || std::is_same_v<Block, BlockQ6_K>;
+
+// One token, two rows interleaved (independent chains).
+template <class Block>
+void DotRows2One(const Block* w0, const Block* w1, const BlockQ8_K* xq, int64_t nb, float* y) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    a0 = DotOne(w0[ib], xq[ib], a0);
+    a1 = DotOne(w1[ib], xq[ib], a1);
+  }
+  y[0] = HSum(a0);
+  y[1] = HSum(a1);
+}
+
+template <class Block>
+float DotRowOne(const Block* w, const BlockQ8_K* xq, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) acc = DotOne(w[ib], xq[ib], acc);
+  return HSum(acc);
+}
+
 template <class Block>
 void MatMulKTyped(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t nb = w.cols / kQK_K, N = w.rows;
@@ -200,7 +296,21 @@ void MatMulKTyped(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y,
     for (int64_t t = 0; t < T; t += kTile) {
       const int64_t nt = std::min<int64_t>(kTile, T - t);
       const BlockQ8_K* xt = xq + t * nb;
-      for (int64_t n = r0; n < r1; ++n) {
+      int64_t n = r0;
+      if constexpr (kHasDotOne<Block>) {
+        if (nt == 1) {
+          for (; n + 2 <= r1; n += 2) {
+            const auto* row = reinterpret_cast<const Block*>(base + static_cast<size_t>(n) * w.row_bytes);
+            const auto* next = reinterpret_cast<const Block*>(base + static_cast<size_t>(n + 1) * w.row_bytes);
+            DotRows2One(row, next, xt, nb, y + t * N + n);
+          }
+          if (n < r1) {
+            y[t * N + n] = DotRowOne(reinterpret_cast<const Block*>(base + static_cast<size_t>(n) * w.row_bytes), xt, nb);
+            ++n;
+          }
+        }
+      }
+      for (; n < r1; ++n) {
         const auto* row = reinterpret_cast<const Block*>(base + static_cast<size_t>(n) * w.row_bytes);
         float* yo = y + t * N + n;
         switch (nt) {

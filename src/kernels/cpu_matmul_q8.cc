@@ -15,6 +15,7 @@
 //
 // Shapes: W is (N, C) in blocks of 32, xq is (T, C/32), y is (T, N).
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
@@ -121,11 +122,48 @@ void DotRowQ8(const typename Dec::Block* w, const ActQ8* xq, int64_t nb, float* 
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
         const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones);
         acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(p), acc[t]);
-        accm[t] += m * a.s;
+        accm[t] = std::fma(m, a.s, accm[t]);
       }
     }
   }
   for (int t = 0; t < NT; ++t) y[t * ldy] = HSum(acc[t]) + accm[t];
+}
+
+// Decode (one token): y[r] = dot(row r, x) for kRows rows at once. Each
+// row's accumulator gets exactly the operations DotRowQ8<Dec, 1> gives it, in
+// the same order (bit-identical results); the rows only interleave, so the
+// FMA latency chain of one row no longer bounds the loop and the activation
+// block is loaded once for all rows.
+constexpr int kRows = 4;
+template <class Dec>
+void DotRowsQ8(const uint8_t* base, size_t row_bytes, const ActQ8* xq, int64_t nb, float* y) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const typename Dec::Block* w[kRows];
+  __m256 acc[kRows];
+  float accm[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    w[r] = reinterpret_cast<const typename Dec::Block*>(base + static_cast<size_t>(r) * row_bytes);
+    acc[r] = _mm256_setzero_ps();
+    accm[r] = 0.0f;
+  }
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const ActQ8& a = xq[ib];
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+    for (int r = 0; r < kRows; ++r) {
+      const auto& b = w[r][ib];
+      const __m256i q = Dec::Quants(b);
+      const float d = Dec::D(b);
+      __m256i p;
+      if constexpr (Dec::kSigned) {
+        p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xv, q)), ones);
+      } else {
+        p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones);
+        accm[r] = std::fma(Dec::M(b), a.s, accm[r]);
+      }
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) y[r] = HSum(acc[r]) + accm[r];
 }
 
 template <class Dec>
@@ -137,7 +175,13 @@ void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
     for (int64_t t = 0; t < T; t += kTile) {
       const int64_t nt = std::min<int64_t>(kTile, T - t);
       const ActQ8* xt = xq + t * nb;
-      for (int64_t n = r0; n < r1; ++n) {
+      int64_t n = r0;
+      if (nt == 1) {
+        for (; n + kRows <= r1; n += kRows) {
+          DotRowsQ8<Dec>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, xt, nb, y + t * N + n);
+        }
+      }
+      for (; n < r1; ++n) {
         const auto* row = reinterpret_cast<const typename Dec::Block*>(base + static_cast<size_t>(n) * w.row_bytes);
         float* yo = y + t * N + n;
         switch (nt) {

@@ -146,6 +146,38 @@ TEST(CpuMatMulTest, ResultsDoNotDependOnTheTokenTile) {
   }
 }
 
+TEST(CpuMatMulTest, RowResultIsBitIdenticalWhateverTheBatchAndThreads) {
+  // The serving invariant: a row's output does not depend on the batch it is
+  // computed in (alone, at any position of a batch of any size) nor on the
+  // thread count. Covers every weight type, token-tile tails (T = 9: tiles
+  // 4 + 4 + 1) and the multi-row decode kernels' row tails (N = 37).
+  auto be1 = testing::CpuBackendOrDie(1);
+  auto be2 = testing::CpuBackendOrDie(2);
+  auto be3 = testing::CpuBackendOrDie(3);
+  ASSERT_NE(be1, nullptr);
+  for (DType type : kTypes) {
+    const int64_t N = 37, C = 512, T = 9;
+    const std::vector<uint8_t> w = MakeWeights(type, N, C, 11);
+    const WeightView view{type, w.data(), C, N, DTypeRowBytes(type, C)};
+    const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 12);
+    std::vector<float> solo(static_cast<size_t>(T * N));
+    for (int64_t t = 0; t < T; ++t) {
+      ASSERT_TRUE(be1->MatMul(view, x.data() + t * C, solo.data() + t * N, 1).ok());
+    }
+    for (Backend* be : {be1.get(), be2.get(), be3.get()}) {
+      // Every contiguous sub-batch [t0, t1) of the T rows.
+      for (int64_t t0 = 0; t0 < T; ++t0) {
+        for (int64_t t1 = t0 + 1; t1 <= T; ++t1) {
+          std::vector<float> got(static_cast<size_t>((t1 - t0) * N));
+          ASSERT_TRUE(be->MatMul(view, x.data() + t0 * C, got.data(), t1 - t0).ok());
+          EXPECT_EQ(0, std::memcmp(got.data(), solo.data() + t0 * N, got.size() * sizeof(float)))
+              << DTypeName(type) << " rows [" << t0 << ", " << t1 << ")";
+        }
+      }
+    }
+  }
+}
+
 TEST(CpuMatMulTest, RejectsUnsupportedTypesAndBadWidths) {
   auto be = testing::CpuBackendOrDie(1);
   ASSERT_NE(be, nullptr);
