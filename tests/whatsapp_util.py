@@ -132,12 +132,18 @@ class Bot:
                     p.kill()
                     p.wait()
 
-    def post(self, body: dict, signature=True, timeout=10):
+    def post(self, body: dict, signature=True, timeout=10, retry=True):
+        """Status of the webhook POST; like Meta, delivers again when nothing answered."""
         raw = json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
         if signature:
             headers["X-Hub-Signature-256"] = sign(raw)
-        return http("POST", self.url + "/webhook", raw, headers, timeout=timeout)[0]
+        for _ in range(20 if retry else 1):
+            status = http("POST", self.url + "/webhook", raw, headers, timeout=timeout)[0]
+            if status != 0:
+                break
+            time.sleep(0.05)
+        return status
 
     def health(self):
         status, body = http("GET", self.url + "/health")

@@ -121,15 +121,25 @@ Action WhatsappChannel::Decide(const InboundMessage& m, int64_t now_ms) {
   if (m.kind == MessageKind::kReaction && !config_.reply_to_reactions) return Action::kIgnore;
   if (config_.rate_limit_per_minute > 0) {
     std::lock_guard<std::mutex> lock(mu_);
+    // NOTE: a redelivery is not counted again, but still decided normally: if
+    // the first delivery failed to store, this one is the message.
+    const bool redelivery = !seen_.insert(m.wamid).second;
+    if (!redelivery) {
+      seen_order_.push_back(m.wamid);
+      if (seen_order_.size() > 10000) {
+        seen_.erase(seen_order_.front());
+        seen_order_.pop_front();
+      }
+    }
     std::deque<int64_t>& q = recent_[m.wa_id];
     while (!q.empty() && q.front() <= now_ms - 60000) q.pop_front();
-    if (static_cast<int64_t>(q.size()) >= config_.rate_limit_per_minute) {
+    if (!redelivery && static_cast<int64_t>(q.size()) >= config_.rate_limit_per_minute) {
       int64_t& until = limited_until_[m.wa_id];
       if (until > now_ms) return Action::kIgnore;  // already told them
       until = q.front() + 60000;
       return Action::kRateLimited;
     }
-    q.push_back(now_ms);
+    if (!redelivery) q.push_back(now_ms);
   }
   if (m.kind != MessageKind::kText) return Action::kNonText;
   const std::string cmd = Lower(Trim(m.text));

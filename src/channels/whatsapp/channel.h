@@ -99,6 +99,10 @@ class WhatsappChannel {
   std::set<std::string> busy_users_;   // guarded by mu_
   std::map<std::string, std::deque<int64_t>> recent_;  // rate limit: arrival ms per user (mu_)
   std::map<std::string, int64_t> limited_until_;       // rate limit notice sent until (mu_)
+  // Recently seen wamids, so Meta's redeliveries do not count against the
+  // rate limit (the store de-duplicates durably; this only spares the counter).
+  std::set<std::string> seen_;                         // (mu_)
+  std::deque<std::string> seen_order_;                 // eviction order of seen_ (mu_)
   std::string paused_reason_;          // non-empty while sending is paused by 190 (mu_)
   std::string last_send_error_;        // (mu_)
   bool started_ = false;

@@ -113,10 +113,16 @@ class ChannelTest : public ::testing::Test {
     if (!signature.empty()) h.emplace("X-Hub-Signature-256", signature);
     return cli.Post("/webhook", h, body, "application/json");
   }
+  // Like Meta, delivers again when the connection fails (50 clients at once
+  // can overflow the listen backlog).
   int PostSigned(const json& body) {
     const std::string raw = body.dump();
-    auto r = Post(raw, SignatureHeader("app-secret", raw));
-    return r ? r->status : -1;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      auto r = Post(raw, SignatureHeader("app-secret", raw));
+      if (r) return r->status;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
   }
   json Text(const std::string& from, const std::string& wamid, const std::string& text) {
     return MakeMessageNotification("106540352242922", "15550783881", from, "Teste",
@@ -300,6 +306,19 @@ TEST_F(ChannelTest, AllowListRateLimitAndMaxLength) {
   ASSERT_EQ(sent.size(), 3u);  // two answers, one notice, then silence
   EXPECT_EQ(sent[2]["body"], config_.texts.rate_limited);
   EXPECT_TRUE(SentTo("5599").empty());
+}
+
+TEST_F(ChannelTest, RedeliveriesDoNotCountAgainstTheRateLimit) {
+  config_.rate_limit_per_minute = 2;
+  config_.quiet_window_s = 0;
+  StartChannel();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(PostSigned(Text("5543", "r1", "primeira")), 200);
+  ASSERT_TRUE(channel_->WaitIdle(10));
+  EXPECT_EQ(PostSigned(Text("5543", "r2", "segunda")), 200);
+  ASSERT_TRUE(channel_->WaitIdle(10));
+  auto sent = SentTo("5543");
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1]["body"], "eco: [primeira] [segunda]");
 }
 
 TEST_F(ChannelTest, LongReplyIsSplitIntoValidParts) {
