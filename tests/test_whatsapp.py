@@ -166,6 +166,13 @@ def test_refuses_to_start_without_app_secret(formiga_bin, smollm2, tmp_path):
     assert p.returncode == 1
     assert "FORMIGA_WHATSAPP_APP_SECRET" in p.stderr
     assert APP_SECRET not in p.stderr
+    # The explicit development switch starts it, unsigned webhooks accepted, loudly.
+    b.start_emulator()
+    b.start(extra=["--insecure-dev"])
+    assert "INSECURE" in b.log()
+    assert b.post(text_notification("5511944443333", "wamid.insecure", "oi"), signature=False) == 200
+    wait_until(lambda: len(b.sent_to("5511944443333")) == 1, 30, "reply in insecure mode")
+    b.stop()
 
 
 def test_emulator_chat_page_round_trip(bot):

@@ -60,7 +60,8 @@ Status WhatsappConfig::Validate() const {
     return Status::InvalidArgument(
         std::string("whatsapp: no app secret: set ") + kEnvAppSecret +
         " (or \"app_secret\" in the config file) so webhook signatures can be verified; "
-        "for local development only, --whatsapp-insecure-dev accepts unsigned webhooks");
+        "for local development only, `formiga serve --whatsapp-insecure-dev` (or `formiga whatsapp serve "
+        "--insecure-dev`) accepts unsigned webhooks");
   }
   if (verify_token.empty()) {
     return Status::InvalidArgument(std::string("whatsapp: no verify token: set ") + kEnvVerifyToken +
