@@ -1,0 +1,66 @@
+// What the runtime obeys: --max-memory (cpu=…,cuda:0=…), --device-map
+// (auto | sequential | balanced | cpu | cuda:N | a JSON object of module ->
+// device) with HF accelerate's meaning, plans written by `formiga plan
+// --out`, and the fit check `formiga run` makes before it allocates.
+//
+// Thread safety: pure functions (CpuMemoryBudget reads /proc).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "model/config.h"
+#include "planner/memory.h"
+#include "planner/weights.h"
+
+namespace formiga::planner {
+
+// "cpu=30GiB,cuda:0=10GiB" (also "0=10GiB" for cuda:0, and "cpu:30GiB").
+// Keys normalized to "cpu" / "cuda:N".
+Result<std::map<std::string, uint64_t>> ParseMaxMemory(const std::string& text);
+
+// A device map: module -> device. Keys "token_embd", "blk.N", "output" or
+// accelerate's names ("model.embed_tokens", "model.layers.N", "lm_head",
+// "model.norm"), "" for the whole model; values "cpu", "cuda:N" (or "N"),
+// "disk" is refused.
+struct DeviceMap {
+  std::string strategy;  // "auto", "sequential", "balanced", "balanced_low_0" or "" (explicit)
+  std::vector<std::pair<std::string, std::string>> entries;
+  // Devices named anywhere in the map.
+  std::vector<std::string> Devices() const;
+};
+// `text`: a strategy, a single device, a JSON object, or a path to a JSON file.
+Result<DeviceMap> ParseDeviceMap(const std::string& text);
+
+// What `formiga run/serve --plan plan.json` takes from a plan.
+struct PlanFile {
+  std::string model;
+  int64_t parameters = 0;
+  int64_t n_ctx = 0;
+  int64_t seqs = 0;
+  std::string kv_type;
+  DeviceMap device_map;
+  std::map<std::string, uint64_t> max_memory;
+};
+Result<PlanFile> ReadPlanFile(const std::string& path);
+
+// This build runs on the CPU only: a map that places anything on cuda:N is
+// refused with a message saying so (never silently run on the CPU).
+Status CheckPlacementSupported(const DeviceMap& map, const std::string& where);
+
+// Memory formiga may use on this machine: `cap` when > 0 (--max-memory
+// cpu=…), else $FORMIGA_MAX_MEMORY, else MemAvailable plus what this process
+// already has resident. `source` says which.
+uint64_t CpuMemoryBudget(uint64_t cap, std::string* source);
+
+// OK when formiga's CPU engine for this model and shape (PredictCpuRun) fits
+// in `budget` bytes; else ResourceExhausted with the breakdown and what would
+// fit (the longest context, a q8_0 KV cache, a smaller type).
+Status CheckFits(const ModelConfig& config, const ModelWeights& weights, const EngineShape& shape,
+                 uint64_t metadata_bytes, uint64_t budget, const std::string& budget_source);
+
+}  // namespace formiga::planner
