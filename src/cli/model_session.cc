@@ -46,6 +46,11 @@ void AddModelOptions(CLI::App* cmd, ModelArgs& args) {
       ->capture_default_str();
   cmd->add_option("--kv-type", args.kv_type, "KV cache element type: f16, q8_0 (half the memory) or f32")->capture_default_str();
   cmd->add_flag("-v,--verbose", args.verbose, "print load time, memory and speed to stderr");
+  cmd->add_option("--plan", args.placement.plan, "obey a plan written by formiga plan --out (context, KV type, device map)");
+  cmd->add_option("--device-map", args.placement.device_map,
+                  "layer placement as HF accelerate: auto, cpu, cuda:N or a JSON object/file of module -> device");
+  cmd->add_option("--max-memory", args.placement.max_memory,
+                  "memory caps as HF accelerate: cpu=30GiB,cuda:0=10GiB (refuses to start what will not fit)");
 }
 
 Result<std::unique_ptr<Backend>> MakeBackend(const std::string& name, int threads) {
@@ -103,6 +108,8 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   } else {
     return Status::InvalidArgument("--kv-type must be f16, q8_0 or f32, not '" + args.kv_type + "'");
   }
+  FORMIGA_RETURN_IF_ERROR(ApplyPlacementAndCheckFits(args.placement, *s->file, s->model->config(), args.ctx > 0,
+                                                     args.kv_type != "f16", &engine_options));
   FORMIGA_ASSIGN_OR_RETURN(s->engine, Engine::Create(*s->model, *s->tokenizer, engine_options));
   s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (args.verbose) {

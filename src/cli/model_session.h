@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/model_fit.h"
 #include "core/status.h"
 #include "formats/gguf.h"
 #include "kernels/backend.h"
@@ -27,9 +28,11 @@ struct ModelArgs {
   int64_t ctx = 0;          // 0: min(model's trained context, 4096)
   std::string kv_type = "f16";
   bool verbose = false;
+  PlacementArgs placement;  // --plan, --device-map, --max-memory (cli/model_fit.h)
 };
 
-// Adds -m/--model, --backend, -t/--threads, -c/--ctx, --kv-type, --verbose.
+// Adds -m/--model, --backend, -t/--threads, -c/--ctx, --kv-type, --verbose,
+// --plan, --device-map, --max-memory.
 void AddModelOptions(CLI::App* cmd, ModelArgs& args);
 
 struct ModelSession {
