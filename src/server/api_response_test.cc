@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "server/http_server.h"
+#include "server/auth.h"
 #include "server/metrics.h"
 
 namespace formiga::server {

@@ -92,8 +92,4 @@ class ApiServer {
   ServerMetrics metrics_;
 };
 
-// Constant-time comparison of `presented` against every key (no early exit
-// on the first differing byte or the first matching key).
-bool ApiKeyMatches(const std::string& presented, const std::vector<std::string>& keys);
-
 }  // namespace formiga::server
