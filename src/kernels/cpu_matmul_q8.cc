@@ -9,6 +9,12 @@
 // |w| * (x * sign(w)); unsigned weights with a min (Q4_1, Q5_1) multiply
 // directly and add m * sum(x) from the activation block's precomputed s.
 //
+// NOTE: tried and slower on the development machine (AMD EPYC, AVX2), so
+// not kept: 4 rows per pass for one token (independent FMA chains, shared
+// activation loads): 12-18 % slower per core; 8 rows reduced into the 8
+// float lanes with hadd (one scale FMA per 8 rows): 25-45 % slower at T=1,
+// 10-25 % at T=64 (hadd is 3 uops, and 16 live vectors spill).
+//
 // NOTE: an AVX512-VNNI / AVX-VNNI path (_mm256_dpbusd_epi32 replacing the
 // maddubs + madd pair) would go in DotRowQ8; this development machine has no
 // AVX-512/VNNI to test it on, so none is written.
@@ -129,43 +135,6 @@ void DotRowQ8(const typename Dec::Block* w, const ActQ8* xq, int64_t nb, float* 
   for (int t = 0; t < NT; ++t) y[t * ldy] = HSum(acc[t]) + accm[t];
 }
 
-// Decode (one token): y[r] = dot(row r, x) for kRows rows at once. Each
-// row's accumulator gets exactly the operations DotRowQ8<Dec, 1> gives it, in
-// the same order (bit-identical results); the rows only interleave, so the
-// FMA latency chain of one row no longer bounds the loop and the activation
-// block is loaded once for all rows.
-constexpr int kRows = 4;
-template <class Dec>
-void DotRowsQ8(const uint8_t* base, size_t row_bytes, const ActQ8* xq, int64_t nb, float* y) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  const typename Dec::Block* w[kRows];
-  __m256 acc[kRows];
-  float accm[kRows];
-  for (int r = 0; r < kRows; ++r) {
-    w[r] = reinterpret_cast<const typename Dec::Block*>(base + static_cast<size_t>(r) * row_bytes);
-    acc[r] = _mm256_setzero_ps();
-    accm[r] = 0.0f;
-  }
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    const ActQ8& a = xq[ib];
-    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
-    for (int r = 0; r < kRows; ++r) {
-      const auto& b = w[r][ib];
-      const __m256i q = Dec::Quants(b);
-      const float d = Dec::D(b);
-      __m256i p;
-      if constexpr (Dec::kSigned) {
-        p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xv, q)), ones);
-      } else {
-        p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones);
-        accm[r] = std::fma(Dec::M(b), a.s, accm[r]);
-      }
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(p), acc[r]);
-    }
-  }
-  for (int r = 0; r < kRows; ++r) y[r] = HSum(acc[r]) + accm[r];
-}
-
 template <class Dec>
 void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t nb = w.cols / kQK, N = w.rows;
@@ -175,13 +144,7 @@ void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
     for (int64_t t = 0; t < T; t += kTile) {
       const int64_t nt = std::min<int64_t>(kTile, T - t);
       const ActQ8* xt = xq + t * nb;
-      int64_t n = r0;
-      if (nt == 1) {
-        for (; n + kRows <= r1; n += kRows) {
-          DotRowsQ8<Dec>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, xt, nb, y + t * N + n);
-        }
-      }
-      for (; n < r1; ++n) {
+      for (int64_t n = r0; n < r1; ++n) {
         const auto* row = reinterpret_cast<const typename Dec::Block*>(base + static_cast<size_t>(n) * w.row_bytes);
         float* yo = y + t * N + n;
         switch (nt) {
