@@ -91,3 +91,19 @@ def test_plan_errors_say_what_to_do(run_formiga):
     assert proc.returncode == 1 and "a100-80g" in proc.stderr
     proc = run_formiga("run", "-p", "oi", "--max-memory", "cpu=lots", check=False)
     assert proc.returncode == 1 and "not a size" in proc.stderr
+
+
+def test_local_hardware_reads_nvidia_smi(formiga_bin, tmp_path):
+    import os
+    import stat
+    import subprocess
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text('#!/bin/sh\necho "NVIDIA GeForce RTX 4090, 24564"\necho "NVIDIA H100 80GB HBM3, 81559"\n')
+    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    proc = subprocess.run([str(formiga_bin), "plan", "-m", "llama-2-7b", "--quant", "q4_k_m", "--json"], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    j = json.loads(proc.stdout)
+    assert "1x rtx4090 + 1x h100-sxm" in j["hardware"]
+    assert j["devices"][0]["label"] == "cuda:0" and j["devices"][0]["device"] == "rtx4090"
+    assert j["fits_on_accelerators"]

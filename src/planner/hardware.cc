@@ -19,6 +19,14 @@ std::string Lower(std::string s) {
   return s;
 }
 
+std::string AlnumLower(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 std::string Trim(const std::string& s) {
   size_t a = 0, b = s.size();
   while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
@@ -271,14 +279,15 @@ Result<HardwareSetup> DetectLocalHardware(const HardwareCatalog& catalog, double
       g.memory_bytes = static_cast<uint64_t>(std::atof(line.substr(comma + 1).c_str())) * kMiB;
       g.reserved_bytes = 512 * kMiB;
       g.id = "local-gpu";
-      // Speeds from the catalog entry whose name this GPU's name contains
-      // (best effort; "H100 80GB HBM3" -> h100-sxm by memory and name).
-      const std::string lname = Lower(g.name);
+      // Speeds from the catalog entry whose id's model part ("h100" of
+      // h100-sxm, "rtx4090") this GPU's name contains (letters and digits
+      // only) and whose memory is within 10 %; unknown speeds stay 0.
+      const std::string lname = AlnumLower(g.name);
       for (const DeviceSpec& d : catalog.devices()) {
         if (d.kind != DeviceKind::kGpu) continue;
-        std::string key = Lower(d.id.substr(0, d.id.find('-')));
-        if (lname.find(key) != std::string::npos &&
-            (d.memory_bytes / kGiB == g.memory_bytes / kGiB || d.id.find('-') == std::string::npos)) {
+        const std::string key = AlnumLower(d.id.substr(0, d.id.find('-')));
+        const double ratio = static_cast<double>(g.memory_bytes) / static_cast<double>(std::max<uint64_t>(d.memory_bytes, 1));
+        if (!key.empty() && lname.find(key) != std::string::npos && ratio > 0.9 && ratio < 1.1) {
           g.id = d.id;
           g.bandwidth_gbs = d.bandwidth_gbs;
           g.tflops = d.tflops;
