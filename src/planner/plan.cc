@@ -200,7 +200,14 @@ Result<Plan> MakePlanImpl(const ModelSource& source, const ModelWeights& w, cons
                                    Gib(m.optimizer + m.master_weights) + " per GPU");
       }
       if (t.zero_stage < 3 && t.method == TrainMethod::kFull) {
-        plan.suggestions.push_back("shard with ZeRO-3/FSDP over more GPUs (--zero 3 --gpu TYPE:N)");
+        // ZeRO-3: states / N + activations <= budget.
+        const uint64_t states = static_cast<uint64_t>(m.parameters) * 16;
+        const uint64_t act = m.activations + m.logits + m.runtime;
+        if (d0.budget > act) {
+          const uint64_t n = (states + (d0.budget - act) - 1) / (d0.budget - act);
+          plan.suggestions.push_back("shard with ZeRO-3/FSDP: --zero 3 --gpu " + d0.device + ":" + std::to_string(n) +
+                                     " (" + Gib(states / n + act) + " per GPU)");
+        }
       }
       if (need > d0.budget) plan.suggestions.push_back("or a device with at least " + Gib(need) + " usable");
     }
@@ -312,8 +319,21 @@ Result<Plan> MakePlanImpl(const ModelSource& source, const ModelWeights& w, cons
       plan.suggestions.push_back("a q8_0 KV cache (--kv-type q8_0) halves the KV (" +
                                  Gib(KvBytes(c, shape.kv_type, tokens, shape.seqs, !cpu_only) / 2) + " saved)");
     }
-    if (!cpu_only && !hw.has_cpu) {
-      plan.suggestions.push_back("CPU offload: add host RAM (--cpu-ram SIZE) so the layers that do not fit run there");
+    if (!cpu_only && (!hw.has_cpu || hw.cpu.spec.memory_bytes == 0)) {
+      // What offloading the rest to host RAM would give.
+      HardwareSetup with_cpu = hw;
+      with_cpu.has_cpu = true;
+      const uint64_t ram = (short_by + 4 * kGiB + kGiB - 1) / kGiB * kGiB;
+      with_cpu.cpu.spec.memory_bytes = ram;
+      PlanOptions o2 = options;
+      o2.allow_cpu_offload = true;
+      auto p2 = MakePlanImpl(source, w, with_cpu, shape, o2, eff, prices, false);
+      if (p2.ok() && p2->fits && !p2->devices.empty() && p2->devices.back().label == "cpu") {
+        plan.suggestions.push_back("CPU offload: with --cpu-ram " + std::to_string(ram / kGiB) + "GiB, " +
+                                   std::to_string(p2->devices.back().layers.size()) +
+                                   " layers run on the CPU, decode ~" + std::to_string(p2->decode_tps).substr(0, 4) +
+                                   " tok/s");
+      }
     }
   }
   return plan;
@@ -375,7 +395,7 @@ Result<Plan> PlanBestType(const ModelSource& source, const std::vector<std::stri
         break;
       }
     }
-  } else if (best < 0) {
+  } else if (best < 0 && types.size() > 1) {
     out.suggestions.insert(out.suggestions.begin(), "none of the weight types tried fits: see the suggestions for " +
                                                         out.weight_type);
   }
