@@ -101,11 +101,9 @@ HttpReply WhatsappChannel::HandleVerify(const std::string& mode, const std::stri
                                         const std::string& challenge) const {
   // NOTE: the verify token is not a signing key, but compare it in constant
   // time anyway: it costs nothing.
-  const std::string& want = config_.verify_token;
-  bool same = token.size() == want.size() && !want.empty();
-  unsigned char diff = 0;
-  for (size_t i = 0; same && i < want.size(); ++i) diff |= static_cast<unsigned char>(token[i] ^ want[i]);
-  if (mode == "subscribe" && same && diff == 0) return {200, challenge, "text/plain"};
+  if (mode == "subscribe" && !config_.verify_token.empty() && ConstantTimeEquals(token, config_.verify_token)) {
+    return {200, challenge, "text/plain"};
+  }
   Log(LogLevel::kWarning, "webhook verification refused (mode '" + mode + "', wrong or missing verify token)");
   return {403, "verification failed", "text/plain"};
 }
@@ -334,13 +332,15 @@ void WhatsappChannel::ProcessUser(const std::string& wa_id) {
       break;
     }
   }
-  // Quote the message answered when the user has several in flight, so they
-  // can tell which reply goes with which question.
-  if (!commit.parts.empty() && (n > 1 || all.size() > n)) commit.context_wamid = all[n - 1].wamid;
-  if (!commit.parts.empty() && action == Action::kGenerate) {
+  // Quote the message answered when the user has several in flight (more
+  // may have arrived during generation), so they can tell which reply goes
+  // with which question.
+  size_t in_flight = all.size();
+  if (action == Action::kGenerate) {
     Result<std::vector<StoredInbound>> now_pending = store_->PendingFor(wa_id);
-    if (now_pending.ok() && now_pending->size() > n) commit.context_wamid = all[n - 1].wamid;
+    if (now_pending.ok()) in_flight = now_pending->size();
   }
+  if (!commit.parts.empty() && (n > 1 || in_flight > n)) commit.context_wamid = all[n - 1].wamid;
   commit.now_ms = NowMs();
   Result<int64_t> id = store_->CommitReply(commit);
   if (!id.ok()) {

@@ -5,7 +5,9 @@
 #include <chrono>
 
 #include "channels/whatsapp/emulator_page.h"
+#include "channels/whatsapp/graph_client.h"
 #include "channels/whatsapp/signature.h"
+#include "channels/whatsapp/split.h"
 
 namespace formiga::whatsapp {
 namespace {
@@ -45,15 +47,6 @@ json ErrorBody(int64_t code) {
             {"code", code},
             {"error_data", {{"messaging_product", "whatsapp"}, {"details", ErrorMessageFor(code)}}},
             {"fbtrace_id", "AemulatorTrace"}}}};
-}
-
-// "http://host:port/path" -> {"http://host:port", "/path"}.
-std::pair<std::string, std::string> SplitUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  size_t start = scheme == std::string::npos ? 0 : scheme + 3;
-  size_t slash = url.find('/', start);
-  if (slash == std::string::npos) return {url, "/"};
-  return {url.substr(0, slash), url.substr(slash)};
 }
 
 }  // namespace
@@ -196,9 +189,7 @@ void GraphEmulator::HandleGraph(const std::string& body, const std::string& auth
       return fail(100);
     }
     const std::string text = req["text"]["body"].get<std::string>();
-    size_t chars = 0;
-    for (unsigned char c : text) chars += (c & 0xC0) != 0x80;
-    if (chars > 4096) return fail(100);
+    if (Utf8Length(text) > kMaxTextChars) return fail(100);
   }
   call["result_code"] = 0;
   calls_.push_back(call);
@@ -242,6 +233,7 @@ Status GraphEmulator::PostWebhook(const std::string& body) {
   }
   if (url.empty()) return Status::InvalidArgument("emulator: no webhook URL: start it with --webhook URL");
   auto [host, path] = SplitUrl(url);
+  if (path.empty()) path = "/";
   httplib::Client cli(host);
   cli.set_connection_timeout(5, 0);
   cli.set_read_timeout(10, 0);

@@ -4,9 +4,7 @@
 #include <nlohmann/json.hpp>
 
 namespace formiga::whatsapp {
-namespace {
 
-// "https://host:port/prefix" -> {"https://host:port", "/prefix"}.
 std::pair<std::string, std::string> SplitUrl(const std::string& url) {
   size_t scheme = url.find("://");
   size_t start = scheme == std::string::npos ? 0 : scheme + 3;
@@ -16,8 +14,6 @@ std::pair<std::string, std::string> SplitUrl(const std::string& url) {
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   return {url.substr(0, slash), prefix};
 }
-
-}  // namespace
 
 Disposition Classify(const GraphResult& r) {
   if (r.ok()) return Disposition::kDone;

@@ -7,8 +7,13 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace formiga::whatsapp {
+
+// "https://host:port/prefix/" -> {"https://host:port", "/prefix"} (prefix
+// empty when the URL has no path).
+std::pair<std::string, std::string> SplitUrl(const std::string& url);
 
 struct GraphEndpoint {
   std::string base_url;        // "https://graph.facebook.com" (a path prefix is allowed)

@@ -26,13 +26,17 @@ std::string SignatureHeader(std::string_view secret, std::string_view body) {
   return "sha256=" + HmacSha256Hex(secret, body);
 }
 
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 bool VerifySignature(std::string_view secret, std::string_view body, std::string_view header) {
   constexpr std::string_view kPrefix = "sha256=";
   if (header.size() != kPrefix.size() + 64 || header.substr(0, kPrefix.size()) != kPrefix) return false;
   std::string given(header.substr(kPrefix.size()));
   for (char& c : given) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const std::string expected = HmacSha256Hex(secret, body);
-  return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+  return ConstantTimeEquals(given, expected);
 }
 
 }  // namespace formiga::whatsapp

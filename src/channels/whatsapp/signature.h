@@ -14,6 +14,8 @@ namespace formiga::whatsapp {
 std::string HmacSha256Hex(std::string_view secret, std::string_view body);
 // "sha256=<hex>": what Meta puts in X-Hub-Signature-256.
 std::string SignatureHeader(std::string_view secret, std::string_view body);
+// a == b, in time that depends only on the lengths.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // True when `header` is exactly SignatureHeader(secret, body) (hex case
 // ignored); constant time in the signature bytes.
 bool VerifySignature(std::string_view secret, std::string_view body, std::string_view header);
