@@ -129,6 +129,13 @@ Action WhatsappChannel::Decide(const InboundMessage& m, int64_t now_ms) {
         seen_order_.pop_front();
       }
     }
+    if (++decisions_ % 1024 == 0) {  // forget users quiet for a minute
+      for (auto it = recent_.begin(); it != recent_.end();) {
+        while (!it->second.empty() && it->second.front() <= now_ms - 60000) it->second.pop_front();
+        it = it->second.empty() ? recent_.erase(it) : std::next(it);
+      }
+      std::erase_if(limited_until_, [&](const auto& kv) { return kv.second <= now_ms; });
+    }
     std::deque<int64_t>& q = recent_[m.wa_id];
     while (!q.empty() && q.front() <= now_ms - 60000) q.pop_front();
     if (!redelivery && static_cast<int64_t>(q.size()) >= config_.rate_limit_per_minute) {

@@ -103,6 +103,7 @@ class WhatsappChannel {
   // rate limit (the store de-duplicates durably; this only spares the counter).
   std::set<std::string> seen_;                         // (mu_)
   std::deque<std::string> seen_order_;                 // eviction order of seen_ (mu_)
+  uint64_t decisions_ = 0;                             // (mu_)
   std::string paused_reason_;          // non-empty while sending is paused by 190 (mu_)
   std::string last_send_error_;        // (mu_)
   bool started_ = false;
