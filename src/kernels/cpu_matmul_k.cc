@@ -61,17 +61,6 @@ inline void Unpack2Bits(const uint8_t* qs, uint8_t* q) {
   }
 }
 
-// Q4_K/Q5_K scales and mins: 6 bits each, 8 pairs packed in 12 bytes.
-inline void ScaleMinK4(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 inline void UnpackNibblesK(const uint8_t* qs, uint8_t* q) {
   for (int c = 0; c < 4; ++c) {
     const __m256i v = Load32(qs + 32 * c);
@@ -110,14 +99,37 @@ void Unpack(const BlockQ3_K& b, KBlock& k) {
   k.d = k.dm = _cvtsh_ss(b.d);
 }
 
+// Q4_K/Q5_K scales and mins, 6 bits each (ggml's kmask unpacking): bytes
+// 0-7 of u are the 8 scales, bytes 8-15 the 8 mins
+// (ggml's get_scale_min_k4 for j = 0..7).
+inline void ScalesMinsK4(const uint8_t* scales, uint32_t u[4]) {
+  __builtin_memcpy(u, scales, 12);
+  u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+  const uint32_t m_lo = u[1] & 0x3f3f3f3f;
+  u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+  u[2] = m_lo;
+  u[0] &= 0x3f3f3f3f;
+}
+
+// min16 of Q4_K/Q5_K (each min covers two 16-element groups) from u's mins.
+inline __m256i Min16K4(const uint32_t u[4]) {
+  const __m128i m8 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(u[3]), static_cast<int>(u[2])));
+  return _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+}
+
+inline void ScalesK4(const uint8_t* scales, KBlock& k) {
+  uint32_t u[4];
+  ScalesMinsK4(scales, u);
+  const auto* sc = reinterpret_cast<const uint8_t*>(u);
+  for (int j = 0; j < 8; ++j) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(k.scale[j]), _mm256_set1_epi16(static_cast<int16_t>(sc[j])));
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(k.min16), Min16K4(u));
+}
+
 void Unpack(const BlockQ4_K& b, KBlock& k) {
   UnpackNibblesK(b.qs, k.q);
-  for (int j = 0; j < 8; ++j) {
-    int sc, m;
-    ScaleMinK4(j, b.scales, &sc, &m);
-    SetScalePair(k, j, sc, sc);
-    k.min16[2 * j] = k.min16[2 * j + 1] = static_cast<int16_t>(m);
-  }
+  ScalesK4(b.scales, k);
   k.d = _cvtsh_ss(b.d);
   k.dm = _cvtsh_ss(b.dmin);
 }
@@ -133,12 +145,7 @@ void Unpack(const BlockQ5_K& b, KBlock& k) {
     Store32(p, _mm256_or_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)),
                                _mm256_and_si256(set, Mask8(0x10))));
   }
-  for (int j = 0; j < 8; ++j) {
-    int sc, m;
-    ScaleMinK4(j, b.scales, &sc, &m);
-    SetScalePair(k, j, sc, sc);
-    k.min16[2 * j] = k.min16[2 * j + 1] = static_cast<int16_t>(m);
-  }
+  ScalesK4(b.scales, k);
   k.d = _cvtsh_ss(b.d);
   k.dm = _cvtsh_ss(b.dmin);
 }
@@ -161,7 +168,8 @@ void Unpack(const BlockQ6_K& b, KBlock& k) {
     }
   }
   for (int j = 0; j < 8; ++j) SetScalePair(k, j, b.scales[2 * j], b.scales[2 * j + 1]);
-  for (int i = 0; i < 16; ++i) k.min16[i] = static_cast<int16_t>(32 * b.scales[i]);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(k.min16),
+                     _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales))), 5));
   k.d = k.dm = _cvtsh_ss(b.d);
 }
 
@@ -211,15 +219,8 @@ inline __m256 FinishK(__m256i isum, __m256i mins, float d, float dm, const Block
 }
 
 inline __m256 DotOne(const BlockQ4_K& b, const BlockQ8_K& a, __m256 acc) {
-  // Scales and mins, 6 bits each (ggml's kmask unpacking): bytes 0-7 of
-  // u are the 8 scales, bytes 8-15 the 8 mins, as ScaleMinK4 gives them.
   uint32_t u[4];
-  __builtin_memcpy(u, b.scales, 12);
-  u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-  const uint32_t m_lo = u[1] & 0x3f3f3f3f;
-  u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-  u[2] = m_lo;
-  u[0] &= 0x3f3f3f3f;
+  ScalesMinsK4(b.scales, u);
   const auto* sc = reinterpret_cast<const uint8_t*>(u);
   const int8_t* x = a.qs;
   __m256i isum = _mm256_setzero_si256();
@@ -232,9 +233,7 @@ inline __m256 DotOne(const BlockQ4_K& b, const BlockQ8_K& a, __m256 acc) {
     const __m256i p1 = _mm256_maddubs_epi16(hi, Load32(reinterpret_cast<const uint8_t*>(x) + 64 * c + 32));
     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
   }
-  const __m128i m8 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(u[3]), static_cast<int>(u[2])));
-  const __m256i min16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
-  const __m256i mins = _mm256_madd_epi16(min16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)));
+  const __m256i mins = _mm256_madd_epi16(Min16K4(u), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)));
   return FinishK(isum, mins, _cvtsh_ss(b.d), _cvtsh_ss(b.dmin), a, acc);
 }
 
