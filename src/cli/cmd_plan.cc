@@ -157,8 +157,9 @@ void PrintPlan(const Plan& p, const PriceTable& prices) {
     for (const QuantOption& q : p.alternatives) {
       const char* fits = q.fits_on_accelerators ? "yes (on accelerators)" : q.fits ? "yes (with CPU offload)" : "no";
       std::printf("%-8s %11s %6.2f %11s %-22s %9s %12s%s\n", q.type.c_str(), FormatBytes(q.weight_bytes).c_str(),
-                  q.bits_per_weight, FormatBytes(q.total_bytes).c_str(), fits, (Tps(q.decode_tps) + " t/s").c_str(),
-                  q.usd_per_mtok > 0 ? Usd(q.usd_per_mtok).c_str() : "-", q.type == p.weight_type ? "  <- chosen" : "");
+                  q.bits_per_weight, FormatBytes(q.total_bytes).c_str(), fits,
+                  q.fits ? (Tps(q.decode_tps) + " t/s").c_str() : "-",
+                  q.fits && q.usd_per_mtok > 0 ? Usd(q.usd_per_mtok).c_str() : "-", q.type == p.weight_type ? "  <- chosen" : "");
     }
   }
   if (!p.suggestions.empty()) {
@@ -321,11 +322,13 @@ int RunPlan(const PlanArgs& a) {
         const double mtok = p.cost.known && q.decode_tps > 0 ? p.cost.usd_per_hour / (q.decode_tps * 3600) * 1e6 : 0;
         std::printf("%-34s %-8s %11s %11s %-6s %10s %12s %14s\n", p.hardware.c_str(), q.type.c_str(),
                     FormatBytes(q.weight_bytes).c_str(), FormatBytes(q.total_bytes).c_str(),
-                    q.fits_on_accelerators ? "yes" : q.fits ? "offld" : "no", (Tps(q.decode_tps) + " t/s").c_str(),
-                    cost.c_str(), mtok > 0 ? Usd(mtok).c_str() : "-");
+                    q.fits_on_accelerators ? "yes" : q.fits ? "offld" : "no",
+                    q.fits ? (Tps(q.decode_tps) + " t/s").c_str() : "-", cost.c_str(),
+                    q.fits && mtok > 0 ? Usd(mtok).c_str() : "-");
       }
     }
-    std::printf("\nper-hour cost of purchased hardware is the price amortized over %.0f years of 24/7 use; prices from %s\n",
+    std::printf("\nfits: yes = on the accelerators, offld = with layers in CPU RAM; decode for one sequence; per-hour cost of\n"
+                "purchased hardware is the price amortized over %.0f years of 24/7 use; prices from %s\n",
                 prices->amortize_years, prices->source.c_str());
   }
   return 0;

@@ -12,10 +12,16 @@
 namespace formiga::planner {
 namespace {
 
+// NOTE: on accelerators the driver's share (CUDA context, the OS of a
+// unified box) is shown as the device's "overhead" and counts against its
+// memory; host RAM's reserve is simply not offered (the OS keeps it).
 uint64_t Budget(const DeviceSlot& slot, const PlanOptions& o) {
-  uint64_t cap = slot.spec.memory_bytes > slot.spec.reserved_bytes ? slot.spec.memory_bytes - slot.spec.reserved_bytes : 0;
+  const bool cpu = slot.spec.kind == DeviceKind::kCpu;
+  uint64_t cap = cpu ? (slot.spec.memory_bytes > slot.spec.reserved_bytes ? slot.spec.memory_bytes - slot.spec.reserved_bytes : 0)
+                     : slot.spec.memory_bytes;
   auto it = o.max_memory.find(slot.label);
-  if (it != o.max_memory.end()) return it->second;  // accelerate: max_memory is what may be used
+  // accelerate: max_memory is what the model may use, the context aside.
+  if (it != o.max_memory.end()) return it->second + (cpu ? 0 : slot.spec.reserved_bytes);
   return static_cast<uint64_t>(static_cast<double>(cap) * (1.0 - o.headroom));
 }
 
@@ -24,7 +30,10 @@ DeviceUsage NewUsage(const DeviceSlot& slot, const PlanOptions& o) {
   u.label = slot.label;
   u.device = slot.spec.id;
   u.kind = slot.spec.kind;
-  u.capacity = slot.spec.memory_bytes > slot.spec.reserved_bytes ? slot.spec.memory_bytes - slot.spec.reserved_bytes : 0;
+  const bool cpu = slot.spec.kind == DeviceKind::kCpu;
+  u.capacity = cpu ? (slot.spec.memory_bytes > slot.spec.reserved_bytes ? slot.spec.memory_bytes - slot.spec.reserved_bytes : 0)
+                   : slot.spec.memory_bytes;
+  u.overhead = cpu ? 0 : slot.spec.reserved_bytes;
   u.budget = Budget(slot, o);
   return u;
 }
@@ -167,7 +176,7 @@ Result<Plan> MakePlanImpl(const ModelSource& source, const ModelWeights& w, cons
       u.gradients = m.gradients;
       u.optimizer = m.optimizer;
       u.activations = m.activations + m.logits;
-      u.overhead = m.runtime;
+      u.overhead += m.runtime;
       for (int64_t il = 0; il < c.n_layers; ++il) u.layers.push_back(il);
       u.embedding = u.output = true;
       plan.fits = plan.fits && u.total() <= u.budget;
@@ -272,7 +281,7 @@ Result<Plan> MakePlanImpl(const ModelSource& source, const ModelWeights& w, cons
   plan.fits = true;
   plan.fits_on_accelerators = !cpu_only;
   for (DeviceUsage& u : use) {
-    if (u.total() == 0) continue;
+    if (u.total() == u.overhead && u.layers.empty() && !u.embedding && !u.output) continue;  // unused
     plan.fits = plan.fits && u.total() <= u.budget;
     if (u.kind == DeviceKind::kCpu && !cpu_only) plan.fits_on_accelerators = false;
     plan.needed_bytes += u.total();
