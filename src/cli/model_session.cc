@@ -120,7 +120,7 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
                  "KV cache %.1f MiB (%s); loaded in %.2f s; resident %.1f MiB\n",
                  s->path.c_str(), ArchName(c.arch), static_cast<long long>(c.n_layers),
                  static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size),
-                 s->backend->name(), static_cast<long long>(ctx), Mib(s->engine->kv_bytes()),
+                 s->backend->name(), static_cast<long long>(engine_options.n_ctx), Mib(s->engine->kv_bytes()),
                  args.kv_type.c_str(), s->load_seconds, Mib(mem.rss_bytes));
   }
   return s;
