@@ -2,6 +2,7 @@
 (SmolLM2, Gemma-3 at contexts 512 and 4096: within 5 %), run refusing what will not fit,
 --plan / --device-map / --max-memory obeyed or refused, and the planner's JSON."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,10 @@ def test_plan_presets_auto_and_compare(run_formiga):
                               "--json"))
     assert train["mode"] == "training" and train["fits"]
     assert train["weight_type"] == "nf4"
+    # A Hugging Face checkpoint folder (config.json) sizes like a preset.
+    hf = _json(run_formiga("plan", "-m", Path(__file__).parent / "data/hf/qwen2", "--hardware", "cpu=1GiB", "--quant", "q8_0",
+                           "--json"))
+    assert hf["fits"] and hf["parameters"] > 0 and hf["weight_type"] == "q8_0"
 
 
 def test_plan_errors_say_what_to_do(run_formiga):

@@ -12,13 +12,16 @@
 namespace formiga::planner {
 namespace {
 
+// The OS's share of host RAM: the catalog's reserve, at most 1/8 of the RAM
+// (a "cpu=1GiB" setup is not left with nothing).
+uint64_t CpuReserve(const DeviceSpec& s) { return std::min(s.reserved_bytes, s.memory_bytes / 8); }
+
 // NOTE: on accelerators the driver's share (CUDA context, the OS of a
 // unified box) is shown as the device's "overhead" and counts against its
 // memory; host RAM's reserve is simply not offered (the OS keeps it).
 uint64_t Budget(const DeviceSlot& slot, const PlanOptions& o) {
   const bool cpu = slot.spec.kind == DeviceKind::kCpu;
-  uint64_t cap = cpu ? (slot.spec.memory_bytes > slot.spec.reserved_bytes ? slot.spec.memory_bytes - slot.spec.reserved_bytes : 0)
-                     : slot.spec.memory_bytes;
+  uint64_t cap = cpu ? slot.spec.memory_bytes - CpuReserve(slot.spec) : slot.spec.memory_bytes;
   auto it = o.max_memory.find(slot.label);
   // accelerate: max_memory is what the model may use, the context aside.
   if (it != o.max_memory.end()) return it->second + (cpu ? 0 : slot.spec.reserved_bytes);
@@ -31,8 +34,7 @@ DeviceUsage NewUsage(const DeviceSlot& slot, const PlanOptions& o) {
   u.device = slot.spec.id;
   u.kind = slot.spec.kind;
   const bool cpu = slot.spec.kind == DeviceKind::kCpu;
-  u.capacity = cpu ? (slot.spec.memory_bytes > slot.spec.reserved_bytes ? slot.spec.memory_bytes - slot.spec.reserved_bytes : 0)
-                   : slot.spec.memory_bytes;
+  u.capacity = cpu ? slot.spec.memory_bytes - CpuReserve(slot.spec) : slot.spec.memory_bytes;
   u.overhead = cpu ? 0 : slot.spec.reserved_bytes;
   u.budget = Budget(slot, o);
   return u;
