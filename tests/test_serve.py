@@ -132,6 +132,12 @@ def test_openai_errors(client, server):
     assert status == 404 and "error" in json.loads(body)
 
 
+def test_port_in_use_is_an_error(run_formiga, server, smollm2):
+    p = run_formiga("serve", "-m", smollm2, "--port", server.port, "-t", "1", "--kv-cache-mib", "32", check=False,
+                    timeout=120)
+    assert p.returncode == 1 and "could not listen on 127.0.0.1:" in p.stderr
+
+
 def test_models_and_info(client, server):
     assert [m.id for m in client.models.list()] == [server.model_id]
     _, info = server.get("/info")

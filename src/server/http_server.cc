@@ -517,6 +517,13 @@ void ApiServer::Impl::Install() {
   http.set_write_timeout(10, 0);
   http.set_keep_alive_timeout(5);
   http.set_tcp_nodelay(true);
+  // NOTE: cpp-httplib's default also sets SO_REUSEPORT, which lets a second
+  // server bind the same port and silently share its traffic. Only
+  // SO_REUSEADDR (fast restart after TIME_WAIT).
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
 
   http.set_pre_routing_handler([this](const httplib::Request& req,
                                      httplib::Response& res) -> httplib::Server::HandlerResponse {
