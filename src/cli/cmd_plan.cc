@@ -102,7 +102,7 @@ std::string Tps(double t) {
 
 std::string Usd(double v) { return v >= 100 ? Fmt("$%.0f", v) : v >= 1 ? Fmt("$%.2f", v) : Fmt("$%.3f", v); }
 
-void PrintPlan(const Plan& p, const PriceTable& prices) {
+void PrintPlan(const Plan& p, const PriceTable& prices, double headroom, bool capped) {
   std::printf("formiga plan: %s (%.2f B parameters) on %s\n", p.model.c_str(), p.parameters / 1e9, p.hardware.c_str());
   if (p.training) {
     const TrainingShape& t = *p.training;
@@ -131,6 +131,7 @@ void PrintPlan(const Plan& p, const PriceTable& prices) {
                 FormatBytes(u.total()).c_str(), FormatBytes(u.budget).c_str(), u.total() <= u.budget ? "yes" : "NO");
   }
   std::printf("\n%s\n", p.verdict.c_str());
+  if (!capped) std::printf("(usable: each device's memory less %.0f %% headroom; host RAM less the OS's share)\n", headroom * 100);
   if (!p.training) {
     std::printf("speed (roofline x calibrated efficiency): decode ~%s tok/s, prefill ~%s tok/s\n",
                 Tps(p.decode_tps).c_str(), Tps(p.prefill_tps).c_str());
@@ -305,7 +306,7 @@ int RunPlan(const PlanArgs& a) {
     return 0;
   }
   if (plans.size() == 1) {
-    PrintPlan(plans[0], *prices);
+    PrintPlan(plans[0], *prices, a.headroom, !a.max_memory.empty());
   } else {
     // Comparison across hardware options (seed 003 style).
     std::printf("formiga plan: %s (%.2f B parameters), context %lld, KV %s\n\n", plans[0].model.c_str(),
