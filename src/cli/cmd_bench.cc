@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -46,6 +47,15 @@ namespace formiga::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// CPU seconds of the whole process (every thread). With one thread this is
+// the compute time whatever else runs on the machine: the `cpu_*` numbers let
+// a loaded machine still compare engines (see docs/bench.md).
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 struct BenchArgs {
   ModelArgs model;
@@ -162,11 +172,13 @@ struct TestResult {
   std::string name;
   int64_t tokens = 0;  // per repetition
   Series tps;
+  Series cpu_tps;  // tokens per process CPU second
 };
 
 // One generation request: `prompt` tokens, `gen` tokens out (greedy, EOS ignored).
 GenerationRequest MakeRequest(std::vector<int32_t> prompt, int gen, int64_t* produced,
-                              std::vector<Clock::time_point>* first_token_at, size_t index) {
+                              std::vector<Clock::time_point>* first_token_at, size_t index,
+                              double* first_token_cpu = nullptr) {
   GenerationRequest req;
   req.prompt = std::move(prompt);
   req.max_tokens = gen;
@@ -175,9 +187,12 @@ GenerationRequest MakeRequest(std::vector<int32_t> prompt, int gen, int64_t* pro
   req.sampling.top_k = 0;
   req.sampling.top_p = 1;
   req.sampling.min_p = 0;
-  req.on_event = [produced, first_token_at, index](const TokenEvent& ev) {
+  req.on_event = [produced, first_token_at, index, first_token_cpu](const TokenEvent& ev) {
     if (ev.token >= 0) {
-      if ((*first_token_at)[index] == Clock::time_point{}) (*first_token_at)[index] = Clock::now();
+      if ((*first_token_at)[index] == Clock::time_point{}) {
+        (*first_token_at)[index] = Clock::now();
+        if (first_token_cpu != nullptr) *first_token_cpu = ProcessCpuSeconds();
+      }
       ++*produced;
     }
     return !Interrupted();
@@ -192,23 +207,29 @@ std::vector<int32_t> RandomTokens(std::mt19937& rng, int64_t n, int64_t vocab) {
   return ids;
 }
 
-// Seconds from submission to the first token of a P-token prompt.
-Result<double> RunPrompt(ModelSession& s, std::mt19937& rng, int prompt) {
+// Wall and process CPU seconds from submission to the first token of a P-token prompt.
+struct PromptTiming {
+  double secs = 0;
+  double cpu_secs = 0;
+};
+Result<PromptTiming> RunPrompt(ModelSession& s, std::mt19937& rng, int prompt) {
   int64_t produced = 0;
   std::vector<Clock::time_point> first(1);
+  double first_cpu = 0;
+  std::vector<int32_t> ids = RandomTokens(rng, prompt, s.model->config().vocab_size);
+  const double cpu0 = ProcessCpuSeconds();
   const auto t0 = Clock::now();
-  FORMIGA_RETURN_IF_ERROR(
-      s.engine->Submit(MakeRequest(RandomTokens(rng, prompt, s.model->config().vocab_size), 1, &produced, &first, 0))
-          .status());
+  FORMIGA_RETURN_IF_ERROR(s.engine->Submit(MakeRequest(std::move(ids), 1, &produced, &first, 0, &first_cpu)).status());
   FORMIGA_RETURN_IF_ERROR(s.engine->RunUntilIdle());
   if (produced == 0) return Status::Internal("bench: the prompt produced no token");
-  return std::chrono::duration<double>(first[0] - t0).count();
+  return PromptTiming{std::chrono::duration<double>(first[0] - t0).count(), first_cpu - cpu0};
 }
 
 // Decode steps per second with `batch` sequences of 1-token prompts, `gen` tokens each.
 struct GenTiming {
   double tokens_per_s = 0;  // aggregate over the batch
   double steps_per_s = 0;
+  double cpu_tokens_per_s = 0;  // per process CPU second
 };
 Result<GenTiming> RunGenerate(ModelSession& s, std::mt19937& rng, int gen, int batch) {
   std::vector<int64_t> produced(static_cast<size_t>(batch), 0);
@@ -224,12 +245,14 @@ Result<GenTiming> RunGenerate(ModelSession& s, std::mt19937& rng, int gen, int b
   int64_t after_first = 0;
   for (int64_t p : produced) after_first += p;
   int64_t steps = 0;
+  const double cpu0 = ProcessCpuSeconds();
   const auto t0 = Clock::now();
   while (s.engine->HasWork()) {
     FORMIGA_RETURN_IF_ERROR(s.engine->Step());
     ++steps;
   }
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu_secs = ProcessCpuSeconds() - cpu0;
   int64_t total = 0;
   for (int64_t p : produced) total += p;
   if (Interrupted()) return Status::Cancelled("bench: interrupted");
@@ -237,6 +260,7 @@ Result<GenTiming> RunGenerate(ModelSession& s, std::mt19937& rng, int gen, int b
   GenTiming g;
   g.tokens_per_s = static_cast<double>(total - after_first) / secs;
   g.steps_per_s = static_cast<double>(steps) / secs;
+  g.cpu_tokens_per_s = cpu_secs > 0 ? static_cast<double>(total - after_first) / cpu_secs : 0;
   return g;
 }
 
@@ -286,23 +310,27 @@ int RunBench(BenchArgs& args) {
   std::vector<TestResult> results;
   Series tg_gbs;
   if (args.prompt > 0) {
-    TestResult r{"pp" + std::to_string(args.prompt), args.prompt, {}};
+    TestResult r{"pp" + std::to_string(args.prompt), args.prompt, {}, {}};
     for (int rep = 0; rep <= args.reps; ++rep) {
-      Result<double> secs = RunPrompt(s, rng, args.prompt);
-      if (!secs.ok()) return ReportError(secs.status());
-      if (rep > 0) r.tps.values.push_back(args.prompt / *secs);
+      Result<PromptTiming> pt = RunPrompt(s, rng, args.prompt);
+      if (!pt.ok()) return ReportError(pt.status());
+      if (rep > 0) {
+        r.tps.values.push_back(args.prompt / pt->secs);
+        r.cpu_tps.values.push_back(pt->cpu_secs > 0 ? args.prompt / pt->cpu_secs : 0);
+      }
     }
     results.push_back(r);
   }
   if (args.gen > 0) {
     std::string name = "tg" + std::to_string(args.gen);
     if (args.batch > 1) name += " x" + std::to_string(args.batch);
-    TestResult r{name, static_cast<int64_t>(args.gen) * args.batch, {}};
+    TestResult r{name, static_cast<int64_t>(args.gen) * args.batch, {}, {}};
     for (int rep = 0; rep <= args.reps; ++rep) {
       Result<GenTiming> g = RunGenerate(s, rng, args.gen, args.batch);
       if (!g.ok()) return ReportError(g.status());
       if (rep > 0) {
         r.tps.values.push_back(g->tokens_per_s);
+        r.cpu_tps.values.push_back(g->cpu_tokens_per_s);
         tg_gbs.values.push_back(g->steps_per_s * static_cast<double>(weight_bytes) / 1e9);
       }
     }
@@ -321,7 +349,9 @@ int RunBench(BenchArgs& args) {
                           {"tokens", r.tokens},
                           {"tokens_per_s", r.tps.Mean()},
                           {"tokens_per_s_stddev", r.tps.Stddev()},
-                          {"samples", r.tps.values}};
+                          {"samples", r.tps.values},
+                          {"cpu_tokens_per_s", r.cpu_tps.Mean()},
+                          {"cpu_samples", r.cpu_tps.values}};
       if (r.name.rfind("tg", 0) == 0) {
         t["weight_gb_s"] = tg_gbs.Mean();
         t["weight_gb_s_stddev"] = tg_gbs.Stddev();
