@@ -106,7 +106,7 @@ def test_reset_and_help_commands(bot):
 
 
 def test_fifty_users_three_messages_each_no_cross_talk(bot_factory):
-    b = bot_factory({"max_reply_tokens": 4, "quiet_window_s": 0, "workers": 8})
+    b = bot_factory({"max_reply_tokens": 4, "quiet_window_s": 0, "workers": 8, "system_prompt": "Responda curto."})
     b.start_emulator()
     b.start()
     users = [f"5511900{i:05d}" for i in range(50)]
@@ -116,7 +116,7 @@ def test_fifty_users_three_messages_each_no_cross_talk(bot_factory):
         try:
             for k in range(3):
                 assert b.post(text_notification(wa, f"wamid.u{i}.m{k}", f"usuário {i} mensagem {k}")) == 200
-                wait_until(lambda: len(b.sent_to(wa)) >= k + 1, 90, f"reply {k} to {wa}")
+                wait_until(lambda: len(b.sent_to(wa)) >= k + 1, 90, f"reply {k} to {wa}", interval=0.25)
         except AssertionError as e:
             errors.append(str(e))
     threads = [threading.Thread(target=user, args=(i, wa)) for i, wa in enumerate(users)]
@@ -213,7 +213,7 @@ def test_crash_kill9_every_message_answered_exactly_once(bot_factory):
     accepted by the Graph API and not yet committed when the kill came (the
     documented window): at most one per kill."""
     rng = random.Random(20261124)
-    b = bot_factory({"max_reply_tokens": 6, "quiet_window_s": 0.02, "workers": 4})
+    b = bot_factory({"max_reply_tokens": 6, "quiet_window_s": 0.02, "workers": 4, "system_prompt": "Responda curto."})
     b.start_emulator()
     b.start()
     users = [f"5511988{i:06d}" for i in range(10)]

@@ -156,7 +156,7 @@ class Bot:
         return json.loads(http("GET", self.emu_url + "/emulator/calls")[1])["calls"]
 
     def sent_to(self, wa_id):
-        return [m for m in self.sent() if m["to"] == wa_id]
+        return json.loads(http("GET", f"{self.emu_url}/emulator/messages?to={wa_id}")[1])["messages"]
 
     def queue_errors(self, codes):
         assert http("POST", self.emu_url + "/emulator/errors", json.dumps({"codes": codes}))[0] == 200
@@ -178,10 +178,10 @@ class Bot:
             con.close()
 
 
-def wait_until(pred, timeout, what):
+def wait_until(pred, timeout, what, interval=0.05):
     end = time.time() + timeout
     while time.time() < end:
         if pred():
             return
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")

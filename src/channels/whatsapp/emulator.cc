@@ -318,9 +318,10 @@ void GraphEmulator::Routes() {
   });
   server_->Get("/emulator/messages", [this](const httplib::Request& req, httplib::Response& res) {
     const int64_t since = req.has_param("since") ? std::atoll(req.get_param_value("since").c_str()) : 0;
+    const std::string to = req.get_param_value("to");
     json out = json::array();
     for (const json& m : Sent()) {
-      if (m["seq"].get<int64_t>() > since) out.push_back(m);
+      if (m["seq"].get<int64_t>() > since && (to.empty() || m["to"] == to)) out.push_back(m);
     }
     res.set_content(json{{"messages", out}}.dump(), "application/json");
   });

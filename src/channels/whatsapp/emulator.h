@@ -11,7 +11,7 @@
 // webhooks.
 //
 // HTTP routes besides the Graph one: GET / (a chat page), POST /emulator/send
-// {from, name?, text? | type?}, GET /emulator/messages?since=N,
+// {from, name?, text? | type?}, GET /emulator/messages?since=N[&to=WA_ID],
 // POST /emulator/errors {codes: [...]}, POST /emulator/token {token},
 // GET /emulator/state.
 //
