@@ -88,7 +88,7 @@ def test_meta_example_media_reaction_unsupported(bot):
     bot.wait_idle()
     time.sleep(0.3)
     bodies = [m["body"] for m in bot.sent_to(u)]
-    assert len(bodies) == 3  # the reaction is stored, not answered
+    assert len(bodies) == 4  # image, audio, reaction, unsupported: one polite reply each
     assert all("texto" in b for b in bodies)  # pt-BR default: "só entendo mensagens de texto"
 
 

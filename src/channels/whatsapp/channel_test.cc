@@ -268,8 +268,8 @@ TEST_F(ChannelTest, CommandsNonTextAndReactions) {
   EXPECT_EQ(PostSigned(Text(u, "w4", "/help")), 200);
   ASSERT_TRUE(WaitFor([&] { return SentTo(u).size() == 4; }));
   EXPECT_EQ(SentTo(u)[3]["body"], config_.texts.help);
-  // An image (Meta's example shape), an audio note, then a reaction: two
-  // polite replies, the reaction is not answered.
+  // An image (Meta's example shape), an audio note, then a reaction: three
+  // polite replies (reply_to_reactions is on by default), no model call.
   json image = {{"from", u}, {"id", "w5"}, {"timestamp", "1"}, {"type", "image"},
                 {"image", {{"mime_type", "image/jpeg"}, {"sha256", "x"}, {"id", "m1"}}}};
   json audio = {{"from", u}, {"id", "w6"}, {"timestamp", "1"}, {"type", "audio"},
@@ -282,9 +282,10 @@ TEST_F(ChannelTest, CommandsNonTextAndReactions) {
   ASSERT_TRUE(channel_->WaitIdle(10));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto sent = SentTo(u);
-  ASSERT_EQ(sent.size(), 6u);
+  ASSERT_EQ(sent.size(), 7u);
   EXPECT_EQ(sent[4]["body"], config_.texts.non_text);
   EXPECT_EQ(sent[5]["body"], config_.texts.non_text);
+  EXPECT_EQ(sent[6]["body"], config_.texts.non_text);
   EXPECT_EQ(gen_.calls, 2);
 }
 

@@ -55,7 +55,7 @@ struct WhatsappConfig {
   int64_t seed = -1;                         // -1: random per reply
   double quiet_window_s = 3.0;               // wait this long after a user's last message
   int workers = 4;                           // replies generated at once
-  bool reply_to_reactions = false;
+  bool reply_to_reactions = true;
   bool typing_indicator = true;              // read receipt + "typing…" while generating
   Texts texts;
 
