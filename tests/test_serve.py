@@ -305,6 +305,25 @@ def test_queue_full_gets_429_with_retry_after(formiga_bin, smollm2):
         assert s.stop() == 0
 
 
+def test_request_timeout(formiga_bin, smollm2):
+    s = Server(formiga_bin, smollm2, "-t", "2", "--kv-cache-mib", "32", "--request-timeout", "1")
+    try:
+        body = {**long_body(s), "stream": False}
+        status, _, text = post(s, "/v1/completions", body)
+        assert status == 504 and json.loads(text)["error"]["code"] == "timeout"
+        sock = open_stream(s, long_body(s))
+        data = b""
+        while b"[DONE]" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, "stream closed without [DONE]"
+            data += chunk
+        assert b'"code":"timeout"' in data
+        sock.close()
+        assert wait_for(lambda: s.metrics()["formiga_running_sequences"] == 0)
+    finally:
+        assert s.stop() == 0
+
+
 def test_api_key_and_cors(formiga_bin, smollm2):
     import openai
     s = Server(formiga_bin, smollm2, "-t", "2", "--kv-cache-mib", "32", "--cors-allow-origin", "https://example.org",
@@ -318,6 +337,8 @@ def test_api_key_and_cors(formiga_bin, smollm2):
                                             max_tokens=2).choices
         status, headers, _ = post(s, "/generate", {"inputs": "hi"})
         assert status == 401 and headers["Access-Control-Allow-Origin"] == "https://example.org"
+        assert post(s, "/", {"inputs": "hi"})[0] == 401  # TGI's root route
+        assert s.get("/")[0] == 200  # the page itself is open
         assert s.get("/health")[0] == 200  # open without a key
         req = urllib.request.Request(s.url + "v1/chat/completions", method="OPTIONS",
                                      headers={"Origin": "https://example.org"})

@@ -413,6 +413,7 @@ void ApiServer::Impl::HandleGeneration(const httplib::Request& req, httplib::Res
           if (!e) {
             if (Clock::now() >= st->deadline) {
               st->run->Abandon();
+              st->abandoned = true;
               metrics().CountCancelled();
               error_event(MakeError(504, "timeout", timeout_msg, "timeout"));
               finish_stream();
@@ -540,7 +541,9 @@ void ApiServer::Impl::Install() {
       return httplib::Server::HandlerResponse::Handled;
     }
     // Open without a key: the page, health and metrics.
-    const bool open = req.path == "/health" || req.path == "/metrics" || FindWebAsset(req.path) != nullptr;
+    // NOTE: GET only: POST / is TGI's generate route and needs the key.
+    const bool open = req.path == "/health" || req.path == "/metrics" ||
+                      ((req.method == "GET" || req.method == "HEAD") && FindWebAsset(req.path) != nullptr);
     if (o.api_keys.empty() || open) return httplib::Server::HandlerResponse::Unhandled;
     std::string presented;
     const std::string auth = req.get_header_value("Authorization");
