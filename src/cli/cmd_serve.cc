@@ -10,12 +10,11 @@
 // SIGTERM/SIGINT: stop taking requests, let in-flight ones finish (up to
 // --shutdown-grace seconds, then cancel them), exit 0; a second signal
 // cancels at once.
-#include <httplib.h>
-
 #include <pthread.h>
 #include <signal.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -149,7 +148,9 @@ int RunServe(ServeArgs& a) {
   so.max_queued = a.server.max_concurrent_requests * a.server.max_n;
   std::unique_ptr<EngineService> service = EngineService::Start(*s.engine, so);
   a.server.version = FORMIGA_VERSION;
-  server::ApiServer api(*service, MakeServerModel(s, a.served_model_name), a.server);
+  server::ServerModel served = MakeServerModel(s, a.served_model_name);
+  const std::string served_id = served.id;
+  server::ApiServer api(*service, std::move(served), a.server);
 
   std::shared_ptr<ServeChannel> channel;
   if (a.whatsapp.enabled) {
@@ -166,7 +167,7 @@ int RunServe(ServeArgs& a) {
   std::thread listener([&] { listen_status = api.Listen(); });
   const std::string host = a.server.host.find(':') != std::string::npos ? "[" + a.server.host + "]" : a.server.host;
   std::printf("formiga: serving %s at http://%s:%d/ (OpenAI /v1, TGI /generate, metrics /metrics, web chat /)\n",
-              MakeServerModel(s, a.served_model_name).id.c_str(), host.c_str(), *port);
+              served_id.c_str(), host.c_str(), *port);
   std::fflush(stdout);
   if (a.model.verbose) {
     const EngineOptions& o = s.engine->options();

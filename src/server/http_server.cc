@@ -337,26 +337,13 @@ void ApiServer::Impl::HandleGeneration(const httplib::Request& req, httplib::Res
       }
     }
     metrics().ObserveRequestDuration(std::chrono::duration<double>(Clock::now() - arrival).count());
+    const Usage u = SumUsage(choices, prompt_of);
     std::vector<ChoiceResult> results;
     for (ChoiceState& c : choices) results.push_back(std::move(c.result));
-    std::vector<ChoiceState> dummy;
-    Usage u;
-    {
-      std::vector<bool> counted(prompts.size(), false);
-      for (size_t i = 0; i < results.size(); ++i) {
-        if (!counted[prompt_of[i]]) {
-          u.prompt_tokens += results[i].prompt_tokens;
-          u.cached_tokens += results[i].cached_prompt_tokens;
-          counted[prompt_of[i]] = true;
-        }
-        u.completion_tokens += results[i].generated_tokens;
-      }
-    }
     json body;
     if (kind == ApiKind::kChat) body = ChatCompletionBody(meta, results, u, r.logprobs);
     else if (kind == ApiKind::kCompletion) body = CompletionBody(meta, results, u, r.logprobs, r.echo);
     else body = TgiGenerateBody(results[0], r.details, r.return_full_text);
-    // NOTE: TGI's /generate returns an object; its older clients accept a one-element array too.
     res.status = 200;
     res.set_content(Dump(body), "application/json");
     metrics().CountRequest(route, 200);
