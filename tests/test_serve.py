@@ -203,14 +203,14 @@ def wait_for(pred, timeout=20.0):
     return False
 
 
-def open_stream(server, body):
-    """Sends a streaming request on a raw socket and returns it after the first data line."""
+def open_stream(server, body, until=b"data:"):
+    """Sends a streaming request on a raw socket and returns it once `until` arrived (the first data line)."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
     payload = json.dumps(body).encode()
     sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
     buf = b""
-    while b"data:" not in buf:
+    while until not in buf:
         chunk = sock.recv(4096)
         assert chunk, "server closed the stream early"
         buf += chunk
@@ -301,6 +301,21 @@ def test_queue_full_gets_429_with_retry_after(formiga_bin, smollm2):
         sock.close()
         assert wait_for(lambda: s.metrics()["formiga_requests_in_flight"] == 0)
         assert post(s, "/v1/completions", {"prompt": "hi", "max_tokens": 2})[0] == 200
+    finally:
+        assert s.stop() == 0
+
+
+def test_disconnect_while_queued_leaves_the_queue(formiga_bin, smollm2):
+    s = Server(formiga_bin, smollm2, "-t", "2", "--kv-cache-mib", "32", "--max-batch-size", "1")
+    try:
+        a = open_stream(s, long_body(s))
+        b = open_stream(s, long_body(s, "Count: 10, 20, 30,"), until=b"200 OK")  # waits behind a
+        assert wait_for(lambda: s.metrics()["formiga_queue_depth"] == 1)
+        b.close()  # noticed through the keep-alive comment, not a token
+        assert wait_for(lambda: s.metrics()["formiga_queue_depth"] == 0, timeout=15)
+        assert s.metrics()["formiga_running_sequences"] == 1
+        a.close()
+        assert wait_for(lambda: s.metrics()["formiga_running_sequences"] == 0)
     finally:
         assert s.stop() == 0
 

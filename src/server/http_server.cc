@@ -191,6 +191,7 @@ struct StreamState {
   bool started = false;
   bool finished = false;
   bool abandoned = false;
+  Clock::time_point last_write = Clock::now();
   const char* route = "";
 };
 
@@ -458,6 +459,12 @@ void ApiServer::Impl::HandleGeneration(const httplib::Request& req, httplib::Res
           }
           if (st->run->finished()) finish_stream();
         }
+        // NOTE: an SSE comment every 2 s while nothing else is sent (queued,
+        // long prefill): clients ignore it, and a client that left is noticed
+        // by the failing write instead of only at its first token.
+        const auto now = Clock::now();
+        if (out.empty() && !st->finished && now - st->last_write >= std::chrono::seconds(2)) out = ": keep-alive\n\n";
+        if (!out.empty()) st->last_write = now;
         if (!out.empty() && !sink.write(out.data(), out.size())) {
           if (!st->run->finished()) {
             st->run->Abandon();  // the client went away: free its KV now
