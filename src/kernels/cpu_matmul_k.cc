@@ -267,11 +267,22 @@ inline __m256 DotOne(const BlockQ6_K& b, const BlockQ8_K& a, __m256 acc) {
 template <class Block>
 constexpr bool kHasDotOne = std::is_same_v<Block, BlockQ4_K> || std::is_same_v<Block, BlockQ6_K>;
 
+constexpr int kPrefetch = 4096;
+
 // One token, two rows interleaved (independent chains).
 template <class Block>
 void DotRows2One(const Block* w0, const Block* w1, const BlockQ8_K* xq, int64_t nb, float* y) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
+    // NOTE: software prefetch kPrefetch bytes ahead in both rows: the two
+    // interleaved streams (adjacent rows) defeat the hardware prefetcher,
+    // and without it weights coming from DRAM ran at half the in-cache rate.
+    const char* p0 = reinterpret_cast<const char*>(w0 + ib) + kPrefetch;
+    const char* p1 = reinterpret_cast<const char*>(w1 + ib) + kPrefetch;
+    for (size_t off = 0; off < sizeof(Block); off += 64) {
+      _mm_prefetch(p0 + off, _MM_HINT_T0);
+      _mm_prefetch(p1 + off, _MM_HINT_T0);
+    }
     a0 = DotOne(w0[ib], xq[ib], a0);
     a1 = DotOne(w1[ib], xq[ib], a1);
   }
