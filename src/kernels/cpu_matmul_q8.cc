@@ -111,6 +111,10 @@ void DotRowQ8(const typename Dec::Block* w, const ActQ8* xq, int64_t nb, float* 
   }
   for (int64_t ib = 0; ib < nb; ++ib) {
     const auto& b = w[ib];
+    if constexpr (NT == 1) {
+      // One token: the row streams from DRAM; prefetch ahead (see cpu_matmul_k.cc).
+      _mm_prefetch(reinterpret_cast<const char*>(w + ib) + 4096, _MM_HINT_T0);
+    }
     const __m256i q = Dec::Quants(b);
     const float d = Dec::D(b);
     if constexpr (Dec::kSigned) {
