@@ -99,6 +99,7 @@ struct ApiServer::Impl {
   std::vector<std::pair<std::string, std::function<json()>>> health_sources;
   std::vector<std::function<std::string()>> metrics_sources;
   std::string fingerprint = "formiga";
+  bool static_mounted = false;
 
   const ServerOptions& opts() const { return owner.options_; }
   ServerMetrics& metrics() { return owner.metrics_; }
@@ -666,7 +667,6 @@ void ApiServer::Impl::Install() {
     res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
 
-  http.Get("/(.*)", [this](const httplib::Request& req, httplib::Response& res) { HandleStatic(req, res); });
 }
 
 ApiServer::ApiServer(EngineService& service, ServerModel model, ServerOptions options)
@@ -689,6 +689,12 @@ void ApiServer::AddMetricsSource(std::function<std::string()> source) {
 }
 
 Result<int> ApiServer::Bind() {
+  // NOTE: the page's catch-all GET route goes last, after the channels
+  // mounted theirs (GET /webhook), or it would shadow them.
+  if (!impl_->static_mounted) {
+    impl_->static_mounted = true;
+    impl_->http.Get("/(.*)", [this](const httplib::Request& req, httplib::Response& res) { impl_->HandleStatic(req, res); });
+  }
   int port = options_.port;
   if (port == 0) {
     port = impl_->http.bind_to_any_port(options_.host);

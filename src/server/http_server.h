@@ -65,7 +65,8 @@ class ApiServer {
   ApiServer(EngineService& service, ServerModel model, ServerOptions options);
   ~ApiServer();
 
-  // The underlying server, for channels that mount their own routes (before Listen).
+  // The underlying server, for channels that mount their own routes (before
+  // Bind: the web page's catch-all GET route is added there, after theirs).
   httplib::Server& http();
   // Extra /health entries and /metrics lines (the WhatsApp channel's).
   void AddHealthSource(std::string name, std::function<nlohmann::json()> source);
