@@ -159,6 +159,7 @@ int RunServe(ServeArgs& a) {
     channel = std::shared_ptr<ServeChannel>(std::move(*ch));
     api.AddHealthSource(channel->name(), [channel] { return channel->Health(); });
     api.AddMetricsSource([channel] { return channel->Metrics(); });
+    for (const std::string& path : channel->self_authenticated_paths()) api.AddSelfAuthenticatedPath(path);
   }
 
   Result<int> port = api.Bind();

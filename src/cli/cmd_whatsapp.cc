@@ -63,6 +63,7 @@ class WhatsappServeChannel final : public ServeChannel {
   std::string name() const override { return "whatsapp"; }
   nlohmann::json Health() const override { return channel_->Health(); }
   std::string Metrics() const override { return channel_->Metrics(); }
+  std::vector<std::string> self_authenticated_paths() const override { return {channel_->config().webhook_path}; }
   void Shutdown() override { channel_->Shutdown(); }
 
  private:

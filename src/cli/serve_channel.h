@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -32,6 +33,9 @@ class ServeChannel {
   virtual nlohmann::json Health() const = 0;
   // Prometheus text exposition lines appended to GET /metrics.
   virtual std::string Metrics() const = 0;
+  // Paths the channel authenticates itself (a signed webhook): the server's
+  // API key is not asked there, since the caller (Meta) cannot send one.
+  virtual std::vector<std::string> self_authenticated_paths() const { return {}; }
   // Stop taking new work; persist or finish what is in flight. Called on
   // SIGTERM/SIGINT before the EngineService shuts down.
   virtual void Shutdown() = 0;

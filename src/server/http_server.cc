@@ -98,6 +98,7 @@ struct ApiServer::Impl {
   std::mutex sources_mu;
   std::vector<std::pair<std::string, std::function<json()>>> health_sources;
   std::vector<std::function<std::string()>> metrics_sources;
+  std::vector<std::string> self_authenticated_paths;  // guarded by sources_mu
   std::string fingerprint = "formiga";
   bool static_mounted = false;
 
@@ -177,6 +178,13 @@ struct ApiServer::Impl {
 
   void HandleGeneration(const httplib::Request& req, httplib::Response& res, ApiKind kind, bool stream_route);
   void HandleStatic(const httplib::Request& req, httplib::Response& res);
+  bool SelfAuthenticated(const std::string& path) {
+    std::lock_guard<std::mutex> lock(sources_mu);
+    for (const std::string& p : self_authenticated_paths) {
+      if (p == path) return true;
+    }
+    return false;
+  }
   void Install();
 };
 
@@ -539,7 +547,7 @@ void ApiServer::Impl::Install() {
     // NOTE: GET only: POST / is TGI's generate route and needs the key.
     const bool open = req.path == "/health" || req.path == "/metrics" ||
                       ((req.method == "GET" || req.method == "HEAD") && FindWebAsset(req.path) != nullptr);
-    if (o.api_keys.empty() || open) return httplib::Server::HandlerResponse::Unhandled;
+    if (o.api_keys.empty() || open || SelfAuthenticated(req.path)) return httplib::Server::HandlerResponse::Unhandled;
     std::string presented;
     const std::string auth = req.get_header_value("Authorization");
     if (auth.rfind("Bearer ", 0) == 0) presented = auth.substr(7);
@@ -681,6 +689,11 @@ httplib::Server& ApiServer::http() { return impl_->http; }
 void ApiServer::AddHealthSource(std::string name, std::function<nlohmann::json()> source) {
   std::lock_guard<std::mutex> lock(impl_->sources_mu);
   impl_->health_sources.emplace_back(std::move(name), std::move(source));
+}
+
+void ApiServer::AddSelfAuthenticatedPath(std::string path) {
+  std::lock_guard<std::mutex> lock(impl_->sources_mu);
+  impl_->self_authenticated_paths.push_back(std::move(path));
 }
 
 void ApiServer::AddMetricsSource(std::function<std::string()> source) {

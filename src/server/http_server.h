@@ -71,6 +71,9 @@ class ApiServer {
   // Extra /health entries and /metrics lines (the WhatsApp channel's).
   void AddHealthSource(std::string name, std::function<nlohmann::json()> source);
   void AddMetricsSource(std::function<std::string()> source);
+  // A path whose handler authenticates the caller itself (a signed webhook):
+  // the API key is not asked for it.
+  void AddSelfAuthenticatedPath(std::string path);
 
   // Binds the socket; returns the port (useful with port 0).
   Result<int> Bind();

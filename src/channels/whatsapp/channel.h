@@ -56,6 +56,7 @@ class WhatsappChannel {
                                                          ReplyGenerator& generator, Logger logger);
   ~WhatsappChannel();  // Shutdown()
 
+  const WhatsappConfig& config() const { return config_; }
   // GET and POST handlers on config.webhook_path.
   void Mount(httplib::Server& server);
   void Start();
