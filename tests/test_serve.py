@@ -235,6 +235,27 @@ def test_disconnect_frees_kv_blocks(server):
     assert m["formiga_requests_cancelled_total"] > base.get("formiga_requests_cancelled_total", 0)
 
 
+def test_disconnect_of_a_non_streaming_request_frees_kv_blocks(server):
+    """A client that leaves a non-streaming request is noticed within a fraction
+    of a second (its socket is watched) instead of at --request-timeout."""
+    base = server.metrics()
+    body = dict(long_body(server), stream=False)
+    payload = json.dumps(body).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+    assert wait_for(lambda: server.metrics()["formiga_running_sequences"] >= 1)
+    sock.close()
+    t0 = time.time()
+    assert wait_for(lambda: server.metrics()["formiga_running_sequences"] == 0), "the request kept running"
+    assert time.time() - t0 < 5
+    m = server.metrics()
+    assert m["formiga_kv_blocks_used"] == 0
+    assert m["formiga_requests_cancelled_total"] > base.get("formiga_requests_cancelled_total", 0)
+    # the server still answers normally afterwards
+    assert post(server, "/v1/completions", {"prompt": "Olá", "max_tokens": 2})[0] == 200
+
+
 def test_metrics_exposition(server):
     assert post(server, "/v1/chat/completions", chat("Oi"))[0] == 200
     _, text = server.get("/metrics")

@@ -13,6 +13,7 @@
 #include "server/api_response.h"
 #include "server/auth.h"
 #include "server/generation.h"
+#include "server/peer_socket.h"
 #include "server/web_assets.h"
 
 namespace formiga::server {
@@ -326,13 +327,30 @@ void ApiServer::Impl::HandleGeneration(const httplib::Request& req, httplib::Res
                                   " s): ask for fewer tokens or retry later";
 
   if (!r.stream) {
+    // While waiting, look every kPeerCheck whether the client is still there:
+    // a client that left is cancelled (its KV blocks freed) instead of
+    // generating for nobody until --request-timeout.
+    constexpr auto kPeerCheck = std::chrono::milliseconds(250);
+    PeerWatch peer(req.remote_addr, req.remote_port);
+    Clock::time_point next_check = Clock::now() + kPeerCheck;
     while (!run->finished()) {
-      std::optional<ChoiceEvent> e = run->Next(deadline);
-      if (!e) {
+      std::optional<ChoiceEvent> e = run->Next(std::min(deadline, next_check));
+      if (!e && Clock::now() >= deadline) {
         run->Abandon();
         metrics().CountCancelled();
         return WriteError(res, kind, MakeError(504, "timeout", timeout_msg, "timeout"), route);
       }
+      if (Clock::now() >= next_check) {
+        next_check = Clock::now() + kPeerCheck;
+        if (peer.PeerClosed()) {
+          run->Abandon();
+          metrics().CountCancelled();
+          res.status = 499;  // nginx's "client closed request": nobody reads it
+          metrics().CountRequest(route, 499);
+          return;
+        }
+      }
+      if (!e) continue;
       Apply(choices[e->choice], e->event, r, arrival);
     }
     for (const ChoiceState& c : choices) {
