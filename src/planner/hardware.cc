@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "planner/data_file.h"
 #include "planner/units.h"
 
 namespace formiga::planner {
@@ -115,14 +116,7 @@ Result<HardwareCatalog> HardwareCatalog::Parse(const nlohmann::json& j, const st
 }
 
 Result<HardwareCatalog> HardwareCatalog::Load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot open hardware catalog " + path + " (pass --catalog FILE)");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(path + ": not valid JSON: " + e.what());
-  }
+  FORMIGA_ASSIGN_OR_RETURN(nlohmann::json j, ReadDataFile(path, "hardware catalog", "--catalog"));
   return Parse(j, path);
 }
 

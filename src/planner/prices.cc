@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "planner/data_file.h"
+
 namespace formiga::planner {
 
 Result<PriceTable> PriceTable::Parse(const nlohmann::json& j, const std::string& source) {
@@ -35,14 +37,7 @@ Result<PriceTable> PriceTable::Parse(const nlohmann::json& j, const std::string&
 }
 
 Result<PriceTable> PriceTable::Load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot open price file " + path + " (pass --prices FILE)");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(path + ": not valid JSON: " + e.what());
-  }
+  FORMIGA_ASSIGN_OR_RETURN(nlohmann::json j, ReadDataFile(path, "price file", "--prices"));
   return Parse(j, path);
 }
 
