@@ -51,18 +51,23 @@ json ErrorBody(int64_t code) {
 
 }  // namespace
 
+namespace {
+
+// Meta's envelope around one change value: object, entry (the WhatsApp
+// Business Account id), changes[0] with field "messages".
+json Envelope(const std::string& phone_number_id, const std::string& display_number, json value) {
+  value["messaging_product"] = "whatsapp";
+  value["metadata"] = {{"display_phone_number", display_number}, {"phone_number_id", phone_number_id}};
+  return {{"object", "whatsapp_business_account"},
+          {"entry", {{{"id", "102290129340398"}, {"changes", {{{"value", std::move(value)}, {"field", "messages"}}}}}}}};
+}
+
+}  // namespace
+
 json MakeMessageNotification(const std::string& phone_number_id, const std::string& display_number,
                              const std::string& from, const std::string& profile_name, const json& message) {
-  return {{"object", "whatsapp_business_account"},
-          {"entry",
-           {{{"id", "102290129340398"},
-             {"changes",
-              {{{"value",
-                 {{"messaging_product", "whatsapp"},
-                  {"metadata", {{"display_phone_number", display_number}, {"phone_number_id", phone_number_id}}},
-                  {"contacts", {{{"profile", {{"name", profile_name}}}, {"wa_id", from}}}},
-                  {"messages", {message}}}},
-                {"field", "messages"}}}}}}}};
+  return Envelope(phone_number_id, display_number,
+                  {{"contacts", {{{"profile", {{"name", profile_name}}}, {"wa_id", from}}}}, {"messages", {message}}});
 }
 
 json MakeTextMessage(const std::string& from, const std::string& wamid, const std::string& text, int64_t timestamp) {
@@ -81,15 +86,7 @@ json MakeStatusNotification(const std::string& phone_number_id, const std::strin
              {"timestamp", std::to_string(timestamp)},
              {"recipient_id", recipient}};
   if (!callback_data.empty()) st["biz_opaque_callback_data"] = callback_data;
-  return {{"object", "whatsapp_business_account"},
-          {"entry",
-           {{{"id", "102290129340398"},
-             {"changes",
-              {{{"value",
-                 {{"messaging_product", "whatsapp"},
-                  {"metadata", {{"display_phone_number", display_number}, {"phone_number_id", phone_number_id}}},
-                  {"statuses", {st}}}},
-                {"field", "messages"}}}}}}}};
+  return Envelope(phone_number_id, display_number, {{"statuses", {st}}});
 }
 
 GraphEmulator::GraphEmulator(EmulatorOptions options)
