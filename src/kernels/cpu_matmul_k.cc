@@ -150,22 +150,32 @@ void Unpack(const BlockQ5_K& b, KBlock& k) {
   k.dm = _cvtsh_ss(b.dmin);
 }
 
+// Half h of a Q6_K block: element 128h + 32s + l has its low nibble in
+// ql[64h + 32(s%2) + l] (low nibble for s < 2, high for s >= 2) and bits 4-5
+// at bits 2s of qh[32h + l]. Quarter(s) gives those 32 six-bit values.
+struct Q6Half {
+  __m256i low[4];
+  __m256i qh;
+  __m256i Quarter(int s) const {
+    // (qh >> 2s) & 3, moved to bits 4-5: shift left by 4 - 2s (or right).
+    const __m256i high = s < 2 ? _mm256_slli_epi16(qh, 4 - 2 * s) : _mm256_srli_epi16(qh, 2 * s - 4);
+    return _mm256_or_si256(low[s], _mm256_and_si256(high, Mask8(0x30)));
+  }
+};
+
+inline Q6Half LoadQ6Half(const BlockQ6_K& b, int h) {
+  const __m256i ql0 = Load32(b.ql + 64 * h);
+  const __m256i ql1 = Load32(b.ql + 64 * h + 32);
+  return {{_mm256_and_si256(ql0, Mask8(0x0f)), _mm256_and_si256(ql1, Mask8(0x0f)),
+           _mm256_and_si256(_mm256_srli_epi16(ql0, 4), Mask8(0x0f)),
+           _mm256_and_si256(_mm256_srli_epi16(ql1, 4), Mask8(0x0f))},
+          Load32(b.qh + 32 * h)};
+}
+
 void Unpack(const BlockQ6_K& b, KBlock& k) {
-  // Half h: element 128h + 32s + l has its low nibble in ql[64h + 32(s%2) + l]
-  // (low nibble for s < 2, high for s >= 2) and bits 4-5 at bits 2s of qh[32h + l].
   for (int h = 0; h < 2; ++h) {
-    const __m256i ql0 = Load32(b.ql + 64 * h);
-    const __m256i ql1 = Load32(b.ql + 64 * h + 32);
-    const __m256i qh = Load32(b.qh + 32 * h);
-    const __m256i low[4] = {_mm256_and_si256(ql0, Mask8(0x0f)), _mm256_and_si256(ql1, Mask8(0x0f)),
-                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), Mask8(0x0f)),
-                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), Mask8(0x0f))};
-    for (int s = 0; s < 4; ++s) {
-      // (qh >> 2s) & 3, moved to bits 4-5: shift left by 4 - 2s (or right).
-      __m256i high = s < 2 ? _mm256_slli_epi16(qh, 4 - 2 * s) : _mm256_srli_epi16(qh, 2 * s - 4);
-      high = _mm256_and_si256(high, Mask8(0x30));
-      Store32(k.q + 128 * h + 32 * s, _mm256_or_si256(low[s], high));
-    }
+    const Q6Half half = LoadQ6Half(b, h);
+    for (int s = 0; s < 4; ++s) Store32(k.q + 128 * h + 32 * s, half.Quarter(s));
   }
   for (int j = 0; j < 8; ++j) SetScalePair(k, j, b.scales[2 * j], b.scales[2 * j + 1]);
   _mm256_store_si256(reinterpret_cast<__m256i*>(k.min16),
@@ -242,16 +252,9 @@ inline __m256 DotOne(const BlockQ6_K& b, const BlockQ8_K& a, __m256 acc) {
   const int8_t* sc = b.scales;
   __m256i isum = _mm256_setzero_si256();
   for (int h = 0; h < 2; ++h) {
-    const __m256i ql0 = Load32(b.ql + 64 * h);
-    const __m256i ql1 = Load32(b.ql + 64 * h + 32);
-    const __m256i qh = Load32(b.qh + 32 * h);
-    const __m256i low[4] = {_mm256_and_si256(ql0, Mask8(0x0f)), _mm256_and_si256(ql1, Mask8(0x0f)),
-                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), Mask8(0x0f)),
-                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), Mask8(0x0f))};
+    const Q6Half half = LoadQ6Half(b, h);
     for (int s = 0; s < 4; ++s) {
-      __m256i high = s < 2 ? _mm256_slli_epi16(qh, 4 - 2 * s) : _mm256_srli_epi16(qh, 2 * s - 4);
-      high = _mm256_and_si256(high, Mask8(0x30));
-      const __m256i q = _mm256_or_si256(low[s], high);
+      const __m256i q = half.Quarter(s);
       const int j = 4 * h + s;
       const __m256i p = _mm256_maddubs_epi16(q, Load32(x + 32 * j));
       isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ScalePair(sc[2 * j], sc[2 * j + 1])));
