@@ -9,6 +9,7 @@
 
 #include "core/quant.h"
 #include "formats/gguf_writer.h"
+#include "model/parallel_rows.h"
 
 namespace formiga {
 namespace {
@@ -249,17 +250,7 @@ Status ConvertRows(const uint8_t* src, DType from, uint8_t* dst, DType to, int64
     }
     return Status::Ok();
   };
-  const int n_workers = static_cast<int>(std::min<int64_t>(threads, n_rows));
-  if (n_workers <= 1) return work(0, n_rows);
-  std::vector<std::thread> pool;
-  std::vector<Status> results(n_workers);
-  for (int w = 0; w < n_workers; ++w) {
-    const int64_t r0 = n_rows * w / n_workers, r1 = n_rows * (w + 1) / n_workers;
-    pool.emplace_back([&, w, r0, r1] { results[w] = work(r0, r1); });
-  }
-  for (std::thread& t : pool) t.join();
-  for (const Status& st : results) FORMIGA_RETURN_IF_ERROR(st);
-  return Status::Ok();
+  return RunRowsInParallel(n_rows, static_cast<int>(std::min<int64_t>(threads, n_rows)), work);
 }
 
 }  // namespace

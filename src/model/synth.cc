@@ -13,6 +13,7 @@
 #include "formats/gguf_writer.h"
 #include "model/gguf_metadata.h"
 #include "model/quantize.h"
+#include "model/parallel_rows.h"
 
 namespace formiga {
 namespace {
@@ -200,18 +201,7 @@ Result<SynthReport> SynthesizeModel(const ModelConfig& config, const SynthOption
         return Status::Ok();
       };
       const int n_workers = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, nr * ne0 / 65536)));
-      if (n_workers <= 1) {
-        FORMIGA_RETURN_IF_ERROR(work(0, nr));
-      } else {
-        std::vector<Status> st(static_cast<size_t>(n_workers));
-        std::vector<std::thread> pool;
-        for (int k = 0; k < n_workers; ++k) {
-          const int64_t a = nr * k / n_workers, b = nr * (k + 1) / n_workers;
-          pool.emplace_back([&, k, a, b] { st[static_cast<size_t>(k)] = work(a, b); });
-        }
-        for (std::thread& th : pool) th.join();
-        for (const Status& s : st) FORMIGA_RETURN_IF_ERROR(s);
-      }
+      FORMIGA_RETURN_IF_ERROR(RunRowsInParallel(nr, n_workers, work));
       FORMIGA_RETURN_IF_ERROR(w.WriteTensorData(chunk.data(), chunk.size()));
       prog.bytes_done += chunk.size();
       if (progress) progress(prog);
