@@ -26,10 +26,12 @@ namespace formiga::cpu {
 
 // Activations quantized for the 32-element block types: x[j] ~= d * qs[j],
 // qs in [-127, 127] (never -128: the sign trick of the signed-weight dot
-// products needs |qs| <= 127); s = d * sum(qs) (for the types with a min).
+// products needs |qs| <= 127); s = d * sum(qs) (for the types with a min);
+// qsum = sum(qs) exactly (the rows-in-lanes Q4_0 kernel's offset term).
 struct ActQ8 {
   float d;
   float s;
+  int32_t qsum;
   int8_t qs[kQK];
 };
 
@@ -45,9 +47,15 @@ void QuantizeActQ8K(const float* x, int64_t C, int64_t t0, int64_t t1, BlockQ8_K
 // x (T, C) in f32.
 void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
 // Same for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against ActQ8 activations (T, C/32).
+// Q4_0 goes to MatMulQ4_0Rows8 (cpu_matmul_q4x8.cc).
 void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+// Q4_0 with 8 rows in the 8 lanes (see cpu_matmul_q4x8.cc).
+void MatMulQ4_0Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
 // Same for Q2_K..Q6_K against Q8_K activations (T, C/256).
 void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+// The rows-in-lanes kernels (cpu_matmul_k8.cc) behind MatMulQ8KRows: false
+// (nothing done) for a type they do not cover.
+bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
 
 // Row-wise ops over rows [t0, t1) of (T, C) arrays.
 void RmsNormRows(const float* x, const float* weight, float* y, int64_t t0, int64_t t1, int64_t C, float eps);

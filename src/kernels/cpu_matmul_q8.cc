@@ -1,11 +1,12 @@
-// MatMul kernels for the 32-element block types (Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0) against activations quantized to int8 blocks (ActQ8).
+// MatMul kernels for the 32-element block types (Q4_1, Q5_0, Q5_1, Q8_0)
+// against activations quantized to int8 blocks (ActQ8). Q4_0 has its own
+// rows-in-lanes kernel (cpu_matmul_q4x8.cc).
 // Compiled with -mavx2 -mfma -mf16c.
 //
 // Per block: the weight quants are unpacked once into 32 bytes in a register
 // and reused for up to kTile tokens. Integer products use the
 // maddubs/madd pattern: _mm256_maddubs_epi16 multiplies unsigned by signed
-// bytes, so signed weights (Q4_0, Q5_0, Q8_0) go through the sign trick
+// bytes, so signed weights (Q5_0, Q8_0) go through the sign trick
 // |w| * (x * sign(w)); unsigned weights with a min (Q4_1, Q5_1) multiply
 // directly and add m * sum(x) from the activation block's precomputed s.
 // Prefill (full 4-token tiles) runs two adjacent rows per pass
@@ -58,14 +59,6 @@ inline __m256i HighBits5(const uint8_t* qh) {
 
 // Each decoder gives the block's quants (signed for kSigned types: the
 // weight is d * q; unsigned otherwise: the weight is d * q + m).
-struct DecQ4_0 {
-  using Block = BlockQ4_0;
-  static constexpr bool kSigned = true;
-  static __m256i Quants(const Block& b) { return _mm256_sub_epi8(UnpackNibbles(b.qs), _mm256_set1_epi8(8)); }
-  static float D(const Block& b) { return H2F(b.d); }
-  static float M(const Block&) { return 0.0f; }
-};
-
 struct DecQ4_1 {
   using Block = BlockQ4_1;
   static constexpr bool kSigned = false;
@@ -247,7 +240,7 @@ void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
 
 void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   switch (w.type) {
-    case DType::kQ4_0: MatMulQ8Typed<DecQ4_0>(w, xq, T, y, n0, n1); break;
+    case DType::kQ4_0: MatMulQ4_0Rows8(w, xq, T, y, n0, n1); break;
     case DType::kQ4_1: MatMulQ8Typed<DecQ4_1>(w, xq, T, y, n0, n1); break;
     case DType::kQ5_0: MatMulQ8Typed<DecQ5_0>(w, xq, T, y, n0, n1); break;
     case DType::kQ5_1: MatMulQ8Typed<DecQ5_1>(w, xq, T, y, n0, n1); break;
