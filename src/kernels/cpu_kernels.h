@@ -47,10 +47,11 @@ void QuantizeActQ8K(const float* x, int64_t C, int64_t t0, int64_t t1, BlockQ8_K
 // x (T, C) in f32.
 void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
 // Same for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against ActQ8 activations (T, C/32).
-// Q4_0 goes to MatMulQ4_0Rows8 (cpu_matmul_q4x8.cc).
+// Q4_0 and Q8_0 go to MatMulQ8Rows8 (cpu_matmul_q4x8.cc).
 void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-// Q4_0 with 8 rows in the 8 lanes (see cpu_matmul_q4x8.cc).
-void MatMulQ4_0Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+// The rows-in-lanes kernels (cpu_matmul_q4x8.cc) behind MatMulQ8Rows: false
+// (nothing done) for a type they do not cover.
+bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
 // Same for Q2_K..Q6_K against Q8_K activations (T, C/256).
 void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
 // The rows-in-lanes kernels (cpu_matmul_k8.cc) behind MatMulQ8KRows: false

@@ -1,12 +1,12 @@
-// MatMul kernels for the 32-element block types (Q4_1, Q5_0, Q5_1, Q8_0)
-// against activations quantized to int8 blocks (ActQ8). Q4_0 has its own
-// rows-in-lanes kernel (cpu_matmul_q4x8.cc).
+// MatMul kernels for the 32-element block types Q4_1, Q5_0 and Q5_1 against
+// activations quantized to int8 blocks (ActQ8). Q4_0 and Q8_0 have their own
+// rows-in-lanes kernels (cpu_matmul_q4x8.cc).
 // Compiled with -mavx2 -mfma -mf16c.
 //
 // Per block: the weight quants are unpacked once into 32 bytes in a register
 // and reused for up to kTile tokens. Integer products use the
 // maddubs/madd pattern: _mm256_maddubs_epi16 multiplies unsigned by signed
-// bytes, so signed weights (Q5_0, Q8_0) go through the sign trick
+// bytes, so signed weights (Q5_0) go through the sign trick
 // |w| * (x * sign(w)); unsigned weights with a min (Q4_1, Q5_1) multiply
 // directly and add m * sum(x) from the activation block's precomputed s.
 // Prefill (full 4-token tiles) runs two adjacent rows per pass
@@ -84,14 +84,6 @@ struct DecQ5_1 {
   static __m256i Quants(const Block& b) { return _mm256_or_si256(UnpackNibbles(b.qs), HighBits5(b.qh)); }
   static float D(const Block& b) { return H2F(b.d); }
   static float M(const Block& b) { return H2F(b.m); }
-};
-
-struct DecQ8_0 {
-  using Block = BlockQ8_0;
-  static constexpr bool kSigned = true;
-  static __m256i Quants(const Block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-  static float D(const Block& b) { return H2F(b.d); }
-  static float M(const Block&) { return 0.0f; }
 };
 
 // d * a.d broadcast: as a vector multiply with a broadcast load when the tile
@@ -239,12 +231,11 @@ void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
 }  // namespace
 
 void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
+  if (MatMulQ8Rows8(w, xq, T, y, n0, n1)) return;
   switch (w.type) {
-    case DType::kQ4_0: MatMulQ4_0Rows8(w, xq, T, y, n0, n1); break;
     case DType::kQ4_1: MatMulQ8Typed<DecQ4_1>(w, xq, T, y, n0, n1); break;
     case DType::kQ5_0: MatMulQ8Typed<DecQ5_0>(w, xq, T, y, n0, n1); break;
-    case DType::kQ5_1: MatMulQ8Typed<DecQ5_1>(w, xq, T, y, n0, n1); break;
-    default: MatMulQ8Typed<DecQ8_0>(w, xq, T, y, n0, n1); break;
+    default: MatMulQ8Typed<DecQ5_1>(w, xq, T, y, n0, n1); break;
   }
 }
 
