@@ -48,29 +48,36 @@
 namespace formiga::cpu {
 namespace {
 
+#define FORMIGA_INLINE inline __attribute__((always_inline))
+
 constexpr int kLanes = 8;
+// From this many tokens on, a row group is unpacked once per call (below it,
+// on the fly per token tile is faster: measured at T = 8).
+constexpr int64_t kUnpackMinT = 12;
 
 struct FmtQ4_0 {
   using Block = BlockQ4_0;
   static constexpr int kQsOffset = 2;
   static constexpr bool kFour = true;
   static constexpr int kTile = 4;
+  static constexpr int kUnpackedTile = 8;
 };
 struct FmtQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kQsOffset = 2;
   static constexpr bool kFour = false;
   static constexpr int kTile = 4;
+  static constexpr int kUnpackedTile = 8;
 };
 
-inline uint64_t Load16(const uint8_t* p) {
+FORMIGA_INLINE uint64_t Load16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
   return v;
 }
 
 // The f16 at `off` of 8 rows (w, w + s, w + 2s, w + s3 and the same from w4).
-inline __m256 Gather8F16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off) {
+FORMIGA_INLINE __m256 Gather8F16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off) {
   w += off;
   w4 += off;
   const uint64_t lo = Load16(w) | Load16(w + s) << 16 | Load16(w + 2 * s) << 32 | Load16(w + s3) << 48;
@@ -79,13 +86,13 @@ inline __m256 Gather8F16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s
       _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(lo)), static_cast<long long>(hi), 1));
 }
 
-inline __m256i LoadPair(const uint8_t* lo, const uint8_t* hi) {
+FORMIGA_INLINE __m256i LoadPair(const uint8_t* lo, const uint8_t* hi) {
   return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
 }
 
 // 16 bytes at `off` of 8 rows -> q[c] = bytes 4c..4c+3 of row r in lane r.
-inline void Transpose16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off, __m256i q[4]) {
+FORMIGA_INLINE void Transpose16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off, __m256i q[4]) {
   const __m256i a0 = LoadPair(w + off, w4 + off);
   const __m256i a1 = LoadPair(w + s + off, w4 + s + off);
   const __m256i a2 = LoadPair(w + 2 * s + off, w4 + 2 * s + off);
@@ -100,15 +107,85 @@ inline void Transpose16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3
   q[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
-inline __m256i Bcast4(const int8_t* p) {
+FORMIGA_INLINE __m256i Bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm256_set1_epi32(v);
 }
 
+// One block of an 8-row group, unpacked and transposed: Q4_0 holds the low
+// and high nibbles of the 4 column groups (lo0, hi0, lo1, hi1, ...), Q8_0 the
+// absolute value and the signed quants of its 8 column groups (|q0|, q0, ...).
+template <class Fmt>
+struct alignas(32) Unpacked {
+  __m256i v[Fmt::kFour ? 8 : 16];
+  __m256 d8;
+};
+
+template <class Fmt>
+FORMIGA_INLINE void UnpackBlock(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, Unpacked<Fmt>& b) {
+  b.d8 = Gather8F16(w, w4, s, s3, 0);
+  if constexpr (Fmt::kFour) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i q[4];
+    Transpose16(w, w4, s, s3, Fmt::kQsOffset, q);
+    for (int c = 0; c < 4; ++c) {
+      b.v[2 * c] = _mm256_and_si256(q[c], m4);
+      b.v[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q[c], 4), m4);
+    }
+  } else {
+    for (int half = 0; half < 2; ++half) {
+      __m256i q[4];
+      Transpose16(w, w4, s, s3, Fmt::kQsOffset + 16 * half, q);
+      for (int c = 0; c < 4; ++c) {
+        b.v[2 * (4 * half + c)] = _mm256_sign_epi8(q[c], q[c]);  // |w| (0x80 reads as 128 unsigned)
+        b.v[2 * (4 * half + c) + 1] = q[c];
+      }
+    }
+  }
+}
+
+// acc[t] += block ib's contribution to the 8 outputs of token t, t < NT,
+// from a pre-unpacked block. DotRows8 does the same float operations.
+template <class Fmt, int NT>
+FORMIGA_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int64_t nb, int64_t ib, __m256 acc[NT]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  // NOTE: token by token, each reloading the block's vectors from L1: with
+  // the column groups outermost (every vector loaded once for NT tokens) GCC
+  // hoists all 2 * NT products of a group and spills them (-30 %).
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    const ActQ8& a = xq[t * nb + ib];
+    __m256i isum;
+    if constexpr (Fmt::kFour) {
+      __m256i p = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        p = _mm256_add_epi16(p, _mm256_add_epi16(_mm256_maddubs_epi16(b.v[2 * c], Bcast4(a.qs + 4 * c)),
+                                                 _mm256_maddubs_epi16(b.v[2 * c + 1], Bcast4(a.qs + 16 + 4 * c))));
+      }
+      isum = _mm256_sub_epi32(_mm256_madd_epi16(p, ones), _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), 3));
+    } else {
+      isum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) {
+        const __m256i x = Bcast4(a.qs + 4 * c);
+        isum = _mm256_add_epi32(
+            isum, _mm256_madd_epi16(_mm256_maddubs_epi16(b.v[2 * c], _mm256_sign_epi8(x, b.v[2 * c + 1])), ones));
+      }
+    }
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(b.d8, _mm256_broadcast_ss(&a.d)), acc[t]);
+  }
+}
+
 // y[t * ldy + lane] = dot(row lane, token t) for NT tokens and the 8 rows
 // starting at `w`, `stride` bytes apart (a weight matrix's rows are adjacent,
-// so the 8 rows are one contiguous stretch of 8 * stride bytes).
+// so the 8 rows are one contiguous stretch of 8 * stride bytes), unpacking
+// each block on the fly in registers (decode: every weight is used by few
+// tokens). NOTE: written out rather than through UnpackBlock/BlockDot, which
+// GCC keeps in memory here (-45 % at T = 1); the float operations, the only
+// ones whose order matters (the integer sums are exact), are the same as
+// BlockDot's, in the same order, so both paths give the same bits.
 template <class Fmt, int NT>
 void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, float* y, int64_t ldy) {
   constexpr size_t kBytes = sizeof(typename Fmt::Block);
@@ -171,19 +248,41 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
+// The same from blocks unpacked beforehand (prefill: each group is unpacked
+// once per call instead of once per token tile).
+template <class Fmt, int NT>
+void DotUnpacked(const Unpacked<Fmt>* pk, const ActQ8* xq, int64_t nb, float* y, int64_t ldy, int n_valid) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) BlockDot<Fmt, NT>(pk[ib], xq, nb, ib, acc);
+  for (int t = 0; t < NT; ++t) {
+    if (n_valid == kLanes) {
+      _mm256_storeu_ps(y + t * ldy, acc[t]);
+    } else {
+      alignas(32) float tmp[kLanes];
+      _mm256_store_ps(tmp, acc[t]);
+      std::memcpy(y + t * ldy, tmp, n_valid * sizeof(float));
+    }
+  }
+}
+
+// The last rows (N % 8) go through a zero-padded copy of 8 rows, so they get
+// exactly the arithmetic of full groups; only the real lanes are stored.
+inline const uint8_t* PadGroup(const uint8_t* w, size_t stride, int n_valid) {
+  thread_local std::vector<uint8_t> pad;
+  pad.assign(kLanes * stride, 0);
+  std::memcpy(pad.data(), w, n_valid * stride);
+  return pad.data();
+}
+
 template <class Fmt, int NT>
 void DotGroup(const uint8_t* w, size_t stride, int n_valid, const ActQ8* xq, int64_t nb, float* y, int64_t ldy) {
   if (n_valid == kLanes) {
     DotRows8<Fmt, NT>(w, stride, xq, nb, y, ldy);
     return;
   }
-  // The last rows (N % 8) are copied to a zero-padded 8-row group, so they
-  // get exactly the arithmetic of full groups; only the real lanes are stored.
-  thread_local std::vector<uint8_t> pad;
-  pad.assign(kLanes * stride, 0);
-  std::memcpy(pad.data(), w, n_valid * stride);
   alignas(32) float tmp[NT][kLanes];
-  DotRows8<Fmt, NT>(pad.data(), stride, xq, nb, tmp[0], kLanes);
+  DotRows8<Fmt, NT>(PadGroup(w, stride, n_valid), stride, xq, nb, tmp[0], kLanes);
   for (int t = 0; t < NT; ++t) std::memcpy(y + t * ldy, tmp[t], n_valid * sizeof(float));
 }
 
@@ -192,9 +291,28 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
   constexpr int kTile = Fmt::kTile;
   const int64_t nb = w.cols / kQK, N = w.rows;
   const auto* base = static_cast<const uint8_t*>(w.data);
+  thread_local std::vector<Unpacked<Fmt>> unpacked;
   for (int64_t r0 = n0; r0 < n1; r0 += kLanes) {
     const int n_valid = static_cast<int>(std::min<int64_t>(kLanes, n1 - r0));
     const uint8_t* rows = base + static_cast<size_t>(r0) * w.row_bytes;
+    if (T >= kUnpackMinT) {
+      // Several token tiles: unpack the group once (nb blocks, a few KB: it
+      // stays in L1/L2 while every tile sweeps it).
+      const size_t stride = w.row_bytes;
+      const uint8_t* g = n_valid == kLanes ? rows : PadGroup(rows, stride, n_valid);
+      unpacked.resize(static_cast<size_t>(nb));
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        const uint8_t* wb = g + ib * sizeof(typename Fmt::Block);
+        UnpackBlock<Fmt>(wb, wb + 4 * stride, stride, 3 * stride, unpacked[ib]);
+      }
+      constexpr int kBig = Fmt::kUnpackedTile;
+      int64_t t = 0;
+      for (; t + kBig <= T; t += kBig) {
+        DotUnpacked<Fmt, kBig>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
+      }
+      for (; t < T; ++t) DotUnpacked<Fmt, 1>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
+      continue;
+    }
     int64_t t = 0;
     for (; t + kTile <= T; t += kTile) {
       DotGroup<Fmt, kTile>(rows, w.row_bytes, n_valid, xq + t * nb, nb, y + t * N + r0, N);
