@@ -2,7 +2,9 @@
 // -mfma -mf16c.
 //
 // One work item is a (token, query head) pair: it reads its sequence's K/V
-// rows through the block table and keeps an online ("flash") softmax: a
+// rows through the block table (converted to f32 once per span of positions
+// for all the query heads of a GQA group in the item range, see
+// AttentionRun) and keeps an online ("flash") softmax: a
 // running max m, running sum l and an unnormalized output acc (D floats),
 // rescaled once per chunk of kChunk positions, so no T x S score matrix is
 // ever materialized. KV heads are shared by H/KH query heads (GQA/MQA).
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/quant.h"
 
@@ -88,67 +91,120 @@ inline void Accumulate(float* acc, float alpha, const float* p, const int64_t* v
   }
 }
 
+// Positions whose K/V rows are converted to f32 at once for a run of query
+// heads (a multiple of kChunk, so chunk boundaries do not move).
+constexpr int64_t kSpan = 8 * kChunk;
+
+// K/V rows [s0, s0 + n) of KV head kh into f32 rows of D (exact: f16 and
+// q8_0 values are representable in f32, so later arithmetic is unchanged).
+template <DType kType>
+void ConvertRows(const void* cache, const int32_t* table, int64_t bs, int64_t KH, int64_t kh, int64_t D, int64_t s0,
+                 int64_t n, float* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t jj = s0 + j;
+    const int64_t off = ((static_cast<int64_t>(table[jj / bs]) * bs + jj % bs) * KH + kh) * D;
+    float* o = out + j * D;
+    int64_t d = 0;
+    for (; d + 8 <= D; d += 8) _mm256_storeu_ps(o + d, LoadKv<kType>(cache, off + d));
+    for (; d < D; ++d) o[d] = LoadKv1<kType>(cache, off + d);
+  }
+}
+
+// The query heads [h0, h1) of token t, which share KV head kh. K/V rows are
+// converted once per kSpan positions for all of them (GQA groups: up to 8x
+// fewer conversions); each head keeps its own online-softmax state, and its
+// arithmetic (chunks of kChunk from lo, Dot, rescale, Accumulate) is the same
+// whatever the run it belongs to, so results do not depend on the batch.
+template <DType kType>
+void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                  float* out, int64_t t, int64_t h0, int64_t h1, float* scores) {
+  const int64_t H = p.n_heads, KH = p.n_kv_heads, D = p.head_dim, bs = kv.layout.block_size;
+  const int64_t kh = h0 / (H / KH), nh = h1 - h0;
+  const int64_t pos = batch.positions[t];
+  const int32_t* table = batch.block_tables[batch.seq_of_token[t]];
+  const int64_t lo = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+  thread_local std::vector<float> buf;
+  const size_t need = static_cast<size_t>(2 * kSpan * D + nh * (D + 2));
+  if (buf.size() < need) buf.resize(need);
+  float* kf = buf.data();
+  float* vf = kf + kSpan * D;
+  float* acc = vf + kSpan * D;  // nh x D
+  float* ml = acc + nh * D;     // nh x (m, l)
+  std::fill(acc, acc + nh * D, 0.0f);
+  for (int64_t i = 0; i < nh; ++i) {
+    ml[2 * i] = -INFINITY;
+    ml[2 * i + 1] = 0.0f;
+  }
+  int64_t offs[kChunk];
+  for (int64_t s0 = lo; s0 <= pos; s0 += kSpan) {
+    const int64_t ns = std::min(kSpan, pos + 1 - s0);
+    ConvertRows<kType>(kv.k, table, bs, KH, kh, D, s0, ns, kf);
+    ConvertRows<kType>(kv.v, table, bs, KH, kh, D, s0, ns, vf);
+    for (int64_t i = 0; i < nh; ++i) {
+      const float* qh = q + (t * H + h0 + i) * D;
+      float* acch = acc + i * D;
+      float m = ml[2 * i], l = ml[2 * i + 1];
+      for (int64_t j0 = 0; j0 < ns; j0 += kChunk) {
+        const int64_t n = std::min(kChunk, ns - j0);
+        for (int64_t j = 0; j < n; ++j) {
+          offs[j] = (j0 + j) * D;
+          scores[j] = Dot<DType::kF32>(qh, kf, offs[j], D) * p.scale;
+        }
+        const int64_t n8 = (n + 7) / 8 * 8;
+        for (int64_t j = n; j < n8; ++j) scores[j] = -INFINITY;
+        if (p.softcap > 0.0f) {
+          const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
+          for (int64_t j = 0; j < n8; j += 8) {
+            const __m256 sc = _mm256_loadu_ps(scores + j);
+            _mm256_storeu_ps(scores + j, _mm256_mul_ps(cap, Tanh(_mm256_mul_ps(sc, inv))));
+          }
+        }
+        float cmax = m;
+        for (int64_t j = 0; j < n; ++j) cmax = std::max(cmax, scores[j]);
+        const float alpha = m == -INFINITY ? 0.0f : std::exp(m - cmax);
+        const __m256 vmax = _mm256_set1_ps(cmax);
+        __m256 vsum = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n8; j += 8) {
+          __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
+          // Padding lanes (positions >= n) must weigh exactly 0.
+          const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)),
+                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+          const __m256 valid =
+              _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
+          e = _mm256_and_ps(e, valid);
+          _mm256_storeu_ps(scores + j, e);
+          vsum = _mm256_add_ps(vsum, e);
+        }
+        l = l * alpha + HSum(vsum);
+        Accumulate<DType::kF32>(acch, alpha, scores, offs, n, vf, D);
+        m = cmax;
+      }
+      ml[2 * i] = m;
+      ml[2 * i + 1] = l;
+    }
+  }
+  for (int64_t i = 0; i < nh; ++i) {
+    float* oh = out + (t * H + h0 + i) * D;
+    const float inv_l = 1.0f / ml[2 * i + 1];
+    for (int64_t d = 0; d < D; ++d) oh[d] = acc[i * D + d] * inv_l;
+  }
+}
+
 template <DType kType>
 void AttentionTyped(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                     float* out, int64_t i0, int64_t i1, float* scratch) {
-  const int64_t H = p.n_heads, KH = p.n_kv_heads, D = p.head_dim, bs = kv.layout.block_size;
-  const int64_t group = H / KH;
-  float* acc = scratch;                  // D
-  float* scores = scratch + D;           // kChunk (a multiple of 8)
-  int64_t offs[kChunk];                  // element offset of each position's K/V row
-  for (int64_t item = i0; item < i1; ++item) {
-    const int64_t t = item / H, h = item % H, kh = h / group;
-    const int64_t pos = batch.positions[t];
-    const int32_t* table = batch.block_tables[batch.seq_of_token[t]];
-    const int64_t lo = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
-    const float* qh = q + (t * H + h) * D;
-    std::fill(acc, acc + D, 0.0f);
-    float m = -INFINITY, l = 0.0f;
-    for (int64_t j0 = lo; j0 <= pos; j0 += kChunk) {
-      const int64_t n = std::min(kChunk, pos + 1 - j0);
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t jj = j0 + j;
-        const int64_t slot = static_cast<int64_t>(table[jj / bs]) * bs + jj % bs;
-        offs[j] = (slot * KH + kh) * D;
-        scores[j] = Dot<kType>(qh, kv.k, offs[j], D) * p.scale;
-      }
-      const int64_t n8 = (n + 7) / 8 * 8;
-      for (int64_t j = n; j < n8; ++j) scores[j] = -INFINITY;
-      if (p.softcap > 0.0f) {
-        const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
-        for (int64_t j = 0; j < n8; j += 8) {
-          const __m256 s = _mm256_loadu_ps(scores + j);
-          _mm256_storeu_ps(scores + j, _mm256_mul_ps(cap, Tanh(_mm256_mul_ps(s, inv))));
-        }
-      }
-      float cmax = m;
-      for (int64_t j = 0; j < n; ++j) cmax = std::max(cmax, scores[j]);
-      const float alpha = m == -INFINITY ? 0.0f : std::exp(m - cmax);
-      const __m256 vmax = _mm256_set1_ps(cmax);
-      __m256 vsum = _mm256_setzero_ps();
-      for (int64_t j = 0; j < n8; j += 8) {
-        __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
-        // Padding lanes (positions >= n) must weigh exactly 0.
-        const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)),
-                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
-        e = _mm256_and_ps(e, valid);
-        _mm256_storeu_ps(scores + j, e);
-        vsum = _mm256_add_ps(vsum, e);
-      }
-      l = l * alpha + HSum(vsum);
-      Accumulate<kType>(acc, alpha, scores, offs, n, kv.v, D);
-      m = cmax;
-    }
-    float* oh = out + (t * H + h) * D;
-    const float inv_l = 1.0f / l;
-    for (int64_t d = 0; d < D; ++d) oh[d] = acc[d] * inv_l;
+  const int64_t H = p.n_heads, group = p.n_heads / p.n_kv_heads;
+  for (int64_t item = i0; item < i1;) {
+    const int64_t t = item / H, h = item % H;
+    const int64_t h1 = std::min({H, (h / group + 1) * group, h + (i1 - item)});
+    AttentionRun<kType>(q, kv, batch, p, out, t, h, h1, scratch);
+    item += h1 - h;
   }
 }
 
 }  // namespace
 
-int64_t AttentionScratchFloats(int64_t head_dim) { return head_dim + kChunk; }
+int64_t AttentionScratchFloats(int64_t /*head_dim*/) { return kChunk; }
 
 void AttentionItems(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                     float* out, int64_t i0, int64_t i1, float* scratch) {
