@@ -310,6 +310,7 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
       for (; t + kBig <= T; t += kBig) {
         DotUnpacked<Fmt, kBig>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
       }
+      for (; t + 4 <= T; t += 4) DotUnpacked<Fmt, 4>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
       for (; t < T; ++t) DotUnpacked<Fmt, 1>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
       continue;
     }
