@@ -178,6 +178,42 @@ TEST(CpuMatMulTest, RowResultIsBitIdenticalWhateverTheBatchAndThreads) {
   }
 }
 
+TEST(CpuMatMulTest, KQuantRowGroupsStripsAndTails) {
+  // The rows-in-lanes K-quant kernels (cpu_matmul_k8.cc) work on groups of 8
+  // rows and, for T > 1, on strips of 8 super-blocks whose running sums wait
+  // between strips (in y for a full group, in a local buffer for a tail
+  // group). C = 2560 (10 super-blocks: strips 8 + 2) with N = 8, 16 (full
+  // groups only), 21 and 37 (tails of 5) must match ref on the same int8
+  // activations and give every row bit-identical results alone or in a
+  // batch, with 1 or 3 threads.
+  auto be1 = testing::CpuBackendOrDie(1);
+  auto be3 = testing::CpuBackendOrDie(3);
+  ASSERT_NE(be1, nullptr);
+  auto ref_be = MakeRefBackend();
+  for (DType type : {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    double worst = 0;
+    for (int64_t N : {8, 16, 21, 37}) {
+      const int64_t C = 2560, T = 6;
+      CheckMatMul(*be3, *ref_be, MatMulCase{type, N, C, T}, 5e-2, &worst);
+      const std::vector<uint8_t> w = MakeWeights(type, N, C, 21);
+      const WeightView view{type, w.data(), C, N, DTypeRowBytes(type, C)};
+      const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 22);
+      std::vector<float> solo(static_cast<size_t>(T * N));
+      for (int64_t t = 0; t < T; ++t) {
+        ASSERT_TRUE(be1->MatMul(view, x.data() + t * C, solo.data() + t * N, 1).ok());
+      }
+      for (Backend* be : {be1.get(), be3.get()}) {
+        for (int64_t t0 : {0, 1}) {
+          std::vector<float> got(static_cast<size_t>((T - t0) * N));
+          ASSERT_TRUE(be->MatMul(view, x.data() + t0 * C, got.data(), T - t0).ok());
+          EXPECT_EQ(0, std::memcmp(got.data(), solo.data() + t0 * N, got.size() * sizeof(float)))
+              << DTypeName(type) << " N=" << N << " tokens [" << t0 << ", " << T << ")";
+        }
+      }
+    }
+  }
+}
+
 TEST(CpuMatMulTest, RejectsUnsupportedTypesAndBadWidths) {
   auto be = testing::CpuBackendOrDie(1);
   ASSERT_NE(be, nullptr);

@@ -1,0 +1,513 @@
+// MatMul kernels for Q4_K, Q5_K and Q6_K with 8 ROWS IN THE 8 LANES ("rows
+// in lanes"), against Q8_K activations. Compiled with -mavx2 -mfma -mf16c.
+//
+// The weights stay the mmap'd GGUF blocks (no repacking). For each super-
+// block of 8 consecutive rows, Unpack8 builds (in an L1 buffer, Rows8):
+//  - q[v], v = 0..63: lane r holds the 4 unsigned quants of elements
+//    4v..4v+3 of row r. Made by loading the same 32-byte stretch of quants
+//    from the 8 rows and transposing 4-byte groups (Transpose8x32), then
+//    splitting nibbles / adding Q5_K's and Q6_K's high bits;
+//  - scale[g]: lane r = the int16 scale of scale group g of row r, in both
+//    halves of the 32-bit lane (the multiplier of a madd);
+//  - minp[p]: lane r = the int16 pair that multiplies Q8_K's bsums 2p, 2p+1
+//    (Q4_K/Q5_K: min_p, min_p; Q6_K: 32 scale_2p, 32 scale_2p+1);
+//  - d, dm: the 8 rows' f16 scales as f32 vectors.
+// Scales and mins of the 8 rows are decoded with vector ops (ggml's kmask
+// trick applied lane-wise after a 4x8 transpose of the 12-byte scale words,
+// then one byte shuffle per vector).
+//
+// Per token (Dot8), with x broadcast 4 bytes at a time (vpbroadcastd from
+// memory: a load, no shuffle):
+//   s16 = Σ_{kSteps} maddubs(q[v], x[4v..4v+3])   (int16, exact: bounds below)
+//   isum += madd(s16, scale[g])                    (int32, exact)
+//   msum  = Σ_p madd(minp[p], bsums[2p], bsums[2p+1])
+//   Q4_K/Q5_K: acc = fma(cvt(isum), d dx, acc); acc = fnmadd(cvt(msum), dm dx, acc)
+//   Q6_K: acc = fma(cvt(isum - msum), d dx, acc)     (q - 32 folded in int32)
+// The 8 lanes are the 8 outputs: one store per token, no horizontal sums.
+//
+// Overflow bounds (x = Q8_K quants, |x| <= 128; the quantizer gives <= 127):
+//  Q4_K: q <= 15: one maddubs lane <= 2*15*128 = 3840; 8 steps (a 32-element
+//   sub-block) <= 30720 < 32767. isum <= 8 sub-blocks * 63 * 32*15*128 =
+//   30.9e6; msum <= 8 * 63 * 32*128 = 2.1e6.
+//  Q5_K: q <= 31: one lane <= 2*31*128 = 7936; 4 steps <= 31744, so a
+//   sub-block is 2 madds. isum <= 8 * 63 * 32*31*128 = 64e6.
+//  Q6_K: q <= 63: one maddubs lane <= 2*63*128 = 16128, so only 2 steps fit
+//   int16 (32256); a 16-element sub-block is 4 steps = 2 madds. isum <=
+//   16 * 128 * 16*63*128 = 264e6; msum <= 16 * 32*128 * 16*128 = 134e6;
+//   |isum - msum| <= 398e6 < 2^31.
+// So every integer is exact, whatever the grouping: any kernel computing
+// the same isum/msum and then the same float operations (in the same order)
+// gives bit-identical results. Decode (T = 1, DotOne8) consumes each quant
+// vector as it is unpacked; prefill (Dot8) unpacks strips of 8 super-blocks
+// once into L1 and sweeps them with every 4-token tile. Both make the same
+// integers and then the same float operations in the same order, so a row's
+// output does not depend on its batch, tile or thread count.
+//
+// Shapes: W is (N, C) in super-blocks of 256, xq is (T, C/256), y is (T, N).
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "kernels/cpu_kernels.h"
+#include "kernels/cpu_simd.h"
+
+namespace formiga::cpu {
+namespace {
+
+constexpr int kTile = 4;
+
+#define K8_INLINE inline __attribute__((always_inline))
+#define K8_LAMBDA __attribute__((always_inline))
+
+inline __m256i Load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m128i Load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline __m256i Mask8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+
+// In: r[i] = 32 bytes of row i. Out: r[k] lane i = bytes 4k..4k+3 of row i.
+K8_INLINE void Transpose8x32(__m256i r[8]) {
+  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+  const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+  // u0: groups 0 | 4 of rows 0-3; u1: 1 | 5; u2: 2 | 6; u3: 3 | 7; u4..u7 rows 4-7.
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+  r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+  r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+  r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+  r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+  r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+  r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+  r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+  r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+// Loads the 32-byte stretch at `off` of the 8 rows' super-block and transposes it.
+K8_INLINE void LoadT(const uint8_t* const rp[8], size_t off, __m256i r[8]) {
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = Load32(rp[i] + off);
+  Transpose8x32(r);
+}
+
+// 16 bytes at `off` of the 8 rows: w[m] lane i = bytes 4m..4m+3 of row i.
+K8_INLINE void LoadT16(const uint8_t* const rp[8], size_t off, __m256i w[4]) {
+  __m256i a[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) a[i] = _mm256_set_m128i(Load16(rp[i + 4] + off), Load16(rp[i] + off));
+  const __m256i t0 = _mm256_unpacklo_epi32(a[0], a[1]), t1 = _mm256_unpackhi_epi32(a[0], a[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(a[2], a[3]), t3 = _mm256_unpackhi_epi32(a[2], a[3]);
+  w[0] = _mm256_unpacklo_epi64(t0, t2);
+  w[1] = _mm256_unpackhi_epi64(t0, t2);
+  w[2] = _mm256_unpacklo_epi64(t1, t3);
+  w[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// Per 32-bit lane, byte b0 into the low and b1 into the high int16 (bytes
+// -1: zero), as constant shuffle masks.
+template <int b0lo, int b0hi, int b1lo, int b1hi>
+K8_INLINE __m256i ShufDword(__m256i v) {
+  constexpr auto m = [](int lane, int b) -> char { return b < 0 ? char(-128) : static_cast<char>(4 * lane + b); };
+  const __m256i mask =
+      _mm256_setr_epi8(m(0, b0lo), m(0, b0hi), m(0, b1lo), m(0, b1hi), m(1, b0lo), m(1, b0hi), m(1, b1lo),
+                       m(1, b1hi), m(2, b0lo), m(2, b0hi), m(2, b1lo), m(2, b1hi), m(3, b0lo), m(3, b0hi),
+                       m(3, b1lo), m(3, b1hi), m(0, b0lo), m(0, b0hi), m(0, b1lo), m(0, b1hi), m(1, b0lo),
+                       m(1, b0hi), m(1, b1lo), m(1, b1hi), m(2, b0lo), m(2, b0hi), m(2, b1lo), m(2, b1hi),
+                       m(3, b0lo), m(3, b0hi), m(3, b1lo), m(3, b1hi));
+  return _mm256_shuffle_epi8(v, mask);
+}
+
+// Unsigned byte b of each 32-bit lane, as int16 in both halves.
+template <int b>
+K8_INLINE __m256i BytePairU(__m256i v) {
+  return ShufDword<b, -1, b, -1>(v);
+}
+
+// The 8 rows' super-block in the form Dot8 consumes (see the file comment).
+template <int kGroups>
+struct Rows8 {
+  __m256i q[64];
+  __m256i scale[kGroups];
+  __m256i minp[8];
+  __m256 d, dm;
+};
+
+// f16 pairs (lo, hi) of 8 32-bit lanes -> f32 vectors of the lows and highs.
+K8_INLINE void HalfPairsToF32(__m256i w, __m256* lo, __m256* hi) {
+  const __m256i p = _mm256_packus_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(w, 16));
+  // p: lows rows 0-3, highs rows 0-3 | lows rows 4-7, highs rows 4-7.
+  const __m256i o = _mm256_permute4x64_epi64(p, 0xd8);
+  *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(o));
+  *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(o, 1));
+}
+
+// ---- Q4_K: d, dmin (f16), scales[12] (6-bit scales/mins), qs[128]:
+// byte 32c + l holds element 64c + l (low nibble) and 64c + 32 + l (high).
+// Q5_K: the same head, then qh[32] (bit 4 of element 64c + l is bit 2c of
+// qh[l], of element 64c + 32 + l bit 2c + 1), then qs as Q4_K's.
+template <class Block>
+K8_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Block*, Rows8<8>& k) {
+  static_assert(offsetof(Block, scales) == 4);
+  const size_t o = ib * sizeof(Block);
+  __m256i w[4];
+  LoadT16(rp, o, w);  // w[0] = d | dmin << 16, w[1..3] = the 3 scale words
+  HalfPairsToF32(w[0], &k.d, &k.dm);
+  // ggml's kmask unpacking, lane-wise: bytes of s03/s47 = scales 0-3 / 4-7,
+  // of m03/m47 = mins 0-3 / 4-7.
+  const __m256i k1 = Mask8(0x3f), k2 = Mask8(0x0f), k3 = Mask8(0x03);
+  const __m256i s03 = _mm256_and_si256(w[1], k1);
+  const __m256i m03 = _mm256_and_si256(w[2], k1);
+  const __m256i s47 = _mm256_or_si256(_mm256_and_si256(w[3], k2),
+                                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w[1], 6), k3), 4));
+  const __m256i m47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w[3], 4), k2),
+                                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w[2], 6), k3), 4));
+  k.scale[0] = BytePairU<0>(s03);
+  k.scale[1] = BytePairU<1>(s03);
+  k.scale[2] = BytePairU<2>(s03);
+  k.scale[3] = BytePairU<3>(s03);
+  k.scale[4] = BytePairU<0>(s47);
+  k.scale[5] = BytePairU<1>(s47);
+  k.scale[6] = BytePairU<2>(s47);
+  k.scale[7] = BytePairU<3>(s47);
+  k.minp[0] = BytePairU<0>(m03);
+  k.minp[1] = BytePairU<1>(m03);
+  k.minp[2] = BytePairU<2>(m03);
+  k.minp[3] = BytePairU<3>(m03);
+  k.minp[4] = BytePairU<0>(m47);
+  k.minp[5] = BytePairU<1>(m47);
+  k.minp[6] = BytePairU<2>(m47);
+  k.minp[7] = BytePairU<3>(m47);
+}
+
+// Calls sink(v, q[v]) for v = 0..63 (see Rows8), ascending within each
+// sub-block.
+template <class Sink>
+K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ4_K*, Sink&& sink) {
+  const size_t o = ib * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, qs);
+  const __m256i m4 = Mask8(0x0f);
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    __m256i r[8];
+    LoadT(rp, o + 32 * c, r);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      sink(16 * c + j, _mm256_and_si256(r[j], m4));
+      sink(16 * c + 8 + j, _mm256_and_si256(_mm256_srli_epi16(r[j], 4), m4));
+    }
+  }
+}
+
+// Bit b of each byte moved to bit 4 (16-bit shifts by at most 4: the bit
+// stays within its byte).
+template <int b>
+K8_INLINE __m256i Bit4(__m256i v) {
+  if constexpr (b < 4) return _mm256_and_si256(_mm256_slli_epi16(v, 4 - b), Mask8(0x10));
+  if constexpr (b == 4) return _mm256_and_si256(v, Mask8(0x10));
+  if constexpr (b > 4) return _mm256_and_si256(_mm256_srli_epi16(v, b - 4), Mask8(0x10));
+}
+
+template <int c, class Sink>
+K8_INLINE void Quants8Q5Chunk(const uint8_t* const rp[8], size_t o, const __m256i qh[8], Sink&& sink) {
+  const __m256i m4 = Mask8(0x0f);
+  __m256i r[8];
+  LoadT(rp, o + offsetof(BlockQ5_K, qs) + 32 * c, r);
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    sink(16 * c + j, _mm256_or_si256(_mm256_and_si256(r[j], m4), Bit4<2 * c>(qh[j])));
+    sink(16 * c + 8 + j, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r[j], 4), m4), Bit4<2 * c + 1>(qh[j])));
+  }
+}
+
+template <class Sink>
+K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ5_K*, Sink&& sink) {
+  const size_t o = ib * sizeof(BlockQ5_K);
+  __m256i qh[8];
+  LoadT(rp, o + offsetof(BlockQ5_K, qh), qh);
+  Quants8Q5Chunk<0>(rp, o, qh, sink);
+  Quants8Q5Chunk<1>(rp, o, qh, sink);
+  Quants8Q5Chunk<2>(rp, o, qh, sink);
+  Quants8Q5Chunk<3>(rp, o, qh, sink);
+}
+
+// ---- Q6_K: ql[128], qh[64], scales[16] (int8), d (f16). Per half h:
+// element 128h + 32s + l has its low nibble in ql[64h + 32(s%2) + l] (low
+// nibble for s < 2, high for s >= 2) and bits 4-5 at bits 2s of qh[32h + l].
+K8_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Rows8<16>& k) {
+  const size_t o = ib * sizeof(BlockQ6_K);
+  __m256i w[4];
+  LoadT16(rp, o + offsetof(BlockQ6_K, scales), w);  // byte b of w[m] = scale 4m + b
+  // scale[g] = (s_g, s_g) sign-extended: the byte in both high bytes, >> 8.
+  const auto sc = [&](int g) -> __m256i {
+    __m256i v = w[g / 4];
+    switch (g % 4) {
+      case 0: v = ShufDword<-1, 0, -1, 0>(v); break;
+      case 1: v = ShufDword<-1, 1, -1, 1>(v); break;
+      case 2: v = ShufDword<-1, 2, -1, 2>(v); break;
+      default: v = ShufDword<-1, 3, -1, 3>(v); break;
+    }
+    return _mm256_srai_epi16(v, 8);
+  };
+#pragma GCC unroll 16
+  for (int g = 0; g < 16; ++g) k.scale[g] = sc(g);
+  // minp[p] = (32 s_2p, 32 s_2p+1): the bytes in the high bytes, >> 3.
+#pragma GCC unroll 8
+  for (int p = 0; p < 8; ++p) {
+    const __m256i v = p % 2 == 0 ? ShufDword<-1, 0, -1, 1>(w[p / 2]) : ShufDword<-1, 2, -1, 3>(w[p / 2]);
+    k.minp[p] = _mm256_srai_epi16(v, 3);
+  }
+  uint16_t dh[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) std::memcpy(&dh[i], rp[i] + o + offsetof(BlockQ6_K, d), 2);
+  k.d = k.dm = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(dh)));
+}
+
+template <class Sink>
+K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Sink&& sink) {
+  const size_t o = ib * sizeof(BlockQ6_K);
+  const __m256i m4 = Mask8(0x0f), m30 = Mask8(0x30);
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    // ql's first 32 bytes hold quarters 0 and 2, the next 32 quarters 1 and 3.
+    __m256i l[8], qh[8];
+    LoadT(rp, o + offsetof(BlockQ6_K, qh) + 32 * h, qh);
+    LoadT(rp, o + offsetof(BlockQ6_K, ql) + 64 * h, l);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      sink(32 * h + j, _mm256_or_si256(_mm256_and_si256(l[j], m4), _mm256_and_si256(_mm256_slli_epi16(qh[j], 4), m30)));
+      sink(32 * h + 16 + j,
+           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l[j], 4), m4), _mm256_and_si256(qh[j], m30)));
+    }
+    LoadT(rp, o + offsetof(BlockQ6_K, ql) + 64 * h + 32, l);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      sink(32 * h + 8 + j,
+           _mm256_or_si256(_mm256_and_si256(l[j], m4), _mm256_and_si256(_mm256_slli_epi16(qh[j], 2), m30)));
+      sink(32 * h + 24 + j, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l[j], 4), m4),
+                                            _mm256_and_si256(_mm256_srli_epi16(qh[j], 2), m30)));
+    }
+  }
+}
+
+K8_INLINE __m256i Bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// Type traits of the dot product: quant vectors per scale group, maddubs
+// steps summed in int16 before a madd, and whether the mins fold into isum.
+template <class Block>
+struct K8;
+template <>
+struct K8<BlockQ4_K> {
+  static constexpr int kGroups = 8, kSteps = 8;
+  static constexpr bool kFold = false;
+};
+template <>
+struct K8<BlockQ5_K> {
+  static constexpr int kGroups = 8, kSteps = 4;
+  static constexpr bool kFold = false;
+};
+template <>
+struct K8<BlockQ6_K> {
+  static constexpr int kGroups = 16, kSteps = 2;
+  static constexpr bool kFold = true;
+};
+
+// acc (lane r = row r) += the float part of one token's super-block dot product.
+template <class Block>
+K8_INLINE __m256 Finish8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K& a, __m256i isum, __m256 acc) {
+  __m256i msum = _mm256_madd_epi16(k.minp[0], Bcast4(reinterpret_cast<const int8_t*>(a.bsums)));
+#pragma GCC unroll 8
+  for (int p = 1; p < 8; ++p) {
+    msum = _mm256_add_epi32(msum,
+                            _mm256_madd_epi16(k.minp[p], Bcast4(reinterpret_cast<const int8_t*>(a.bsums + 2 * p))));
+  }
+  const __m256 dx = _mm256_broadcast_ss(&a.d);
+  if constexpr (K8<Block>::kFold) {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, msum)), _mm256_mul_ps(k.d, dx), acc);
+  } else {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(k.d, dx), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(k.dm, dx), acc);
+  }
+}
+
+// acc[t] (lane r = row r) += the super-block's dot products for NT tokens
+// (token t's block at x[t * nb]), from the quants unpacked in k.q.
+template <class Block, int NT>
+K8_INLINE void Dot8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K* x, int64_t nb, __m256 acc[NT]) {
+  using Tr = K8<Block>;
+  constexpr int kPerGroup = 64 / Tr::kGroups;
+  __m256i isum[NT];
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+  for (int g = 0; g < Tr::kGroups; ++g) {
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* xs = x[t * nb].qs;
+#pragma GCC unroll 8
+      for (int s = 0; s < kPerGroup; s += Tr::kSteps) {
+        const int v0 = g * kPerGroup + s;
+        __m256i s16 = _mm256_maddubs_epi16(k.q[v0], Bcast4(xs + 4 * v0));
+#pragma GCC unroll 8
+        for (int i = 1; i < Tr::kSteps; ++i) {
+          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(k.q[v0 + i], Bcast4(xs + 4 * (v0 + i))));
+        }
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, k.scale[g]));
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) acc[t] = Finish8<Block>(k, x[t * nb], isum[t], acc[t]);
+}
+
+// One token: the same integer sums as Dot8 (exact, so equal whatever the
+// grouping) made as the quants are unpacked, without storing them.
+template <class Block>
+K8_INLINE __m256 DotOne8(const uint8_t* const rp[8], size_t ib, Rows8<K8<Block>::kGroups>& k, const BlockQ8_K& a,
+                         __m256 acc) {
+  using Tr = K8<Block>;
+  constexpr int kPerGroup = 64 / Tr::kGroups;
+  Head8(rp, ib, static_cast<const Block*>(nullptr), k);
+  __m256i isum = _mm256_setzero_si256();
+  __m256i s16[64 / Tr::kSteps];
+  Quants8(rp, ib, static_cast<const Block*>(nullptr), [&](int v, __m256i q) K8_LAMBDA {
+    const __m256i p = _mm256_maddubs_epi16(q, Bcast4(a.qs + 4 * v));
+    const int sg = v / Tr::kSteps;
+    s16[sg] = v % Tr::kSteps == 0 ? p : _mm256_add_epi16(s16[sg], p);
+    if (v % Tr::kSteps == Tr::kSteps - 1) {
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s16[sg], k.scale[v / kPerGroup]));
+    }
+  });
+  return Finish8<Block>(k, a, isum, acc);
+}
+
+template <class Block>
+K8_INLINE void Unpack8(const uint8_t* const rp[8], size_t ib, Rows8<K8<Block>::kGroups>& k) {
+  Head8(rp, ib, static_cast<const Block*>(nullptr), k);
+  Quants8(rp, ib, static_cast<const Block*>(nullptr), [&](int v, __m256i q) K8_LAMBDA { k.q[v] = q; });
+}
+
+K8_INLINE void Store8(float* y, __m256 v, int nrows) {
+  if (nrows == 8) {
+    _mm256_storeu_ps(y, v);
+  } else {
+    alignas(32) float buf[8];
+    _mm256_store_ps(buf, v);
+    std::memcpy(y, buf, static_cast<size_t>(nrows) * sizeof(float));
+  }
+}
+
+// Decode (T = 1): y[i] for the rows rp[0..nrows), quants consumed as they are
+// unpacked. `next` (or null): the following 8 rows, prefetched.
+template <class Block>
+void Rows8One(const uint8_t* const rp[8], const uint8_t* next, const BlockQ8_K* xq, int64_t nb, float* y,
+              int nrows) {
+  Rows8<K8<Block>::kGroups> k;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    if (next != nullptr) {
+      // NOTE: decode streams the weights once and 8 interleaved row streams
+      // defeat the hardware prefetcher: prefetch the next 8 rows (contiguous)
+      // at the pace this group is read.
+      const char* p = reinterpret_cast<const char*>(next) + ib * 8 * sizeof(Block);
+      for (size_t off = 0; off < 8 * sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    }
+    acc = DotOne8<Block>(rp, static_cast<size_t>(ib), k, xq[ib], acc);
+  }
+  Store8(y, acc, nrows);
+}
+
+// NT tokens of the super-blocks strip[0..ns) (token t's blocks at x[t * nb]);
+// the running sums (8 lanes at acc + t * ld) start at 0 (first) or at their
+// stored values, and are stored back.
+template <class Block, int NT>
+void StripTile(const Rows8<K8<Block>::kGroups>* strip, int ns, const BlockQ8_K* x, int64_t nb, float* acc_io,
+               int64_t ld, bool first) {
+  __m256 acc[NT];
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) acc[t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(acc_io + t * ld);
+  for (int s = 0; s < ns; ++s) Dot8<Block, NT>(strip[s], x + s, nb, acc);
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(acc_io + t * ld, acc[t]);
+}
+
+template <class Block>
+void StripTiles(const Rows8<K8<Block>::kGroups>* strip, int ns, const BlockQ8_K* x, int64_t nb, int64_t nt,
+                float* acc_io, int64_t ld, bool first) {
+  switch (nt) {
+    case 4: StripTile<Block, 4>(strip, ns, x, nb, acc_io, ld, first); break;
+    case 3: StripTile<Block, 3>(strip, ns, x, nb, acc_io, ld, first); break;
+    case 2: StripTile<Block, 2>(strip, ns, x, nb, acc_io, ld, first); break;
+    default: StripTile<Block, 1>(strip, ns, x, nb, acc_io, ld, first); break;
+  }
+}
+
+// Prefill (T > 1): kStrip super-blocks of the 8 rows are unpacked once and
+// swept by every 4-token tile; the running sums wait in y between strips.
+// A tail group (nrows < 8) must not touch y's other lanes: it sweeps one
+// token tile at a time, its sums in a local buffer, and unpacks per tile.
+// Both apply the same operations in the same order per output.
+constexpr int kStrip = 8;
+
+template <class Block>
+void Rows8Strips(const uint8_t* const rp[8], const BlockQ8_K* xq, int64_t T, int64_t nb, float* y, int64_t N,
+                 int nrows) {
+  Rows8<K8<Block>::kGroups> strip[kStrip];
+  const auto unpack = [&](int64_t ib0) {
+    const int ns = static_cast<int>(std::min<int64_t>(kStrip, nb - ib0));
+    for (int s = 0; s < ns; ++s) Unpack8<Block>(rp, static_cast<size_t>(ib0 + s), strip[s]);
+    return ns;
+  };
+  if (nrows == 8) {
+    for (int64_t ib0 = 0; ib0 < nb; ib0 += kStrip) {
+      const int ns = unpack(ib0);
+      for (int64_t t = 0; t < T; t += kTile) {
+        StripTiles<Block>(strip, ns, xq + t * nb + ib0, nb, std::min<int64_t>(kTile, T - t), y + t * N, N, ib0 == 0);
+      }
+    }
+    return;
+  }
+  for (int64_t t = 0; t < T; t += kTile) {
+    const int64_t nt = std::min<int64_t>(kTile, T - t);
+    alignas(32) float acc[kTile * 8];
+    for (int64_t ib0 = 0; ib0 < nb; ib0 += kStrip) {
+      const int ns = unpack(ib0);
+      StripTiles<Block>(strip, ns, xq + t * nb + ib0, nb, nt, acc, 8, ib0 == 0);
+    }
+    for (int64_t i = 0; i < nt; ++i) std::memcpy(y + (t + i) * N, acc + 8 * i, static_cast<size_t>(nrows) * sizeof(float));
+  }
+}
+
+template <class Block>
+void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
+  const int64_t nb = w.cols / kQK_K, N = w.rows;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n0; n < n1; n += 8) {
+    const int nrows = static_cast<int>(std::min<int64_t>(8, n1 - n));
+    const uint8_t* rp[8];
+    // Tail lanes read the last real row (same arithmetic; not stored).
+    for (int i = 0; i < 8; ++i) rp[i] = base + static_cast<size_t>(n + std::min(i, nrows - 1)) * w.row_bytes;
+    if (T == 1) {
+      const uint8_t* next = n + 16 <= n1 ? base + static_cast<size_t>(n + 8) * w.row_bytes : nullptr;
+      Rows8One<Block>(rp, next, xq, nb, y + n, nrows);
+    } else {
+      Rows8Strips<Block>(rp, xq, T, nb, y + n, N, nrows);
+    }
+  }
+}
+
+}  // namespace
+
+bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
+  switch (w.type) {
+    case DType::kQ4_K: MatMulK8Typed<BlockQ4_K>(w, xq, T, y, n0, n1); return true;
+    case DType::kQ5_K: MatMulK8Typed<BlockQ5_K>(w, xq, T, y, n0, n1); return true;
+    case DType::kQ6_K: MatMulK8Typed<BlockQ6_K>(w, xq, T, y, n0, n1); return true;
+    default: return false;
+  }
+}
+
+}  // namespace formiga::cpu
