@@ -55,20 +55,38 @@ constexpr int kLanes = 8;
 // on the fly per token tile is faster: measured at T = 8).
 constexpr int64_t kUnpackMinT = 12;
 
+// kFour: 4-bit quants in the Q4_0 nibble layout, plus (kFive) a fifth bit
+// from the 32-bit qh at offset 2; value = q - kOffset.
 struct FmtQ4_0 {
   using Block = BlockQ4_0;
   static constexpr int kQsOffset = 2;
-  static constexpr bool kFour = true;
+  static constexpr bool kFour = true, kFive = false;
+  static constexpr int kOffsetShift = 3;  // 8
+  static constexpr int kTile = 4;
+  static constexpr int kUnpackedTile = 8;
+};
+struct FmtQ5_0 {
+  using Block = BlockQ5_0;
+  static constexpr int kQsOffset = 6;
+  static constexpr bool kFour = true, kFive = true;
+  static constexpr int kOffsetShift = 4;  // 16
   static constexpr int kTile = 4;
   static constexpr int kUnpackedTile = 8;
 };
 struct FmtQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kQsOffset = 2;
-  static constexpr bool kFour = false;
+  static constexpr bool kFour = false, kFive = false;
+  static constexpr int kOffsetShift = 0;
   static constexpr int kTile = 4;
   static constexpr int kUnpackedTile = 8;
 };
+
+// Byte groups whose int16 sums may be added before widening to int32: Q4
+// pairs reach 2 * 15 * 127 = 3810, so all 4 groups (8 steps, 30480) fit;
+// Q5 pairs reach 2 * 31 * 127 = 7874, so 2 groups (31496).
+template <class Fmt>
+constexpr int kWiden = Fmt::kFive ? 2 : 4;
 
 FORMIGA_INLINE uint64_t Load16(const uint8_t* p) {
   uint16_t v;
@@ -84,6 +102,45 @@ FORMIGA_INLINE __m256 Gather8F16(const uint8_t* w, const uint8_t* w4, size_t s, 
   const uint64_t hi = Load16(w4) | Load16(w4 + s) << 16 | Load16(w4 + 2 * s) << 32 | Load16(w4 + s3) << 48;
   return _mm256_cvtph_ps(
       _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(lo)), static_cast<long long>(hi), 1));
+}
+
+// The 32-bit word at `off` of 8 rows, row r in lane r.
+FORMIGA_INLINE __m256i Gather8U32(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off) {
+  const auto at = [off](const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p + off, 4);
+    return v;
+  };
+  return _mm256_setr_epi32(at(w), at(w + s), at(w + 2 * s), at(w + s3), at(w4), at(w4 + s), at(w4 + 2 * s),
+                           at(w4 + s3));
+}
+
+// Q5 fifth bits for 4 columns: 0x10 in byte k of lane r where bit
+// kFirst + k of row r's qh (lane r of `qh`) is set. Byte group c of the
+// transposed quants needs kFirst = 4c (low nibbles) and 16 + 4c (high).
+template <int kFirst>
+FORMIGA_INLINE __m256i FifthBits(__m256i qh) {
+  constexpr char j = kFirst / 8;  // the byte of qh holding the 4 bits
+  const __m256i idx = _mm256_setr_epi8(j, j, j, j, 4 + j, 4 + j, 4 + j, 4 + j, 8 + j, 8 + j, 8 + j, 8 + j, 12 + j,
+                                       12 + j, 12 + j, 12 + j, j, j, j, j, 4 + j, 4 + j, 4 + j, 4 + j, 8 + j, 8 + j,
+                                       8 + j, 8 + j, 12 + j, 12 + j, 12 + j, 12 + j);
+  const __m256i mask = _mm256_set1_epi32(kFirst % 8 == 0 ? 0x08040201 : static_cast<int>(0x80402010u));
+  const __m256i rep = _mm256_shuffle_epi8(qh, idx);
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(rep, mask), mask), _mm256_set1_epi8(0x10));
+}
+
+// Low and high 4-bit groups of transposed byte group c (plus the fifth bits).
+template <class Fmt, int c>
+FORMIGA_INLINE void Nibbles(__m256i q, __m256i qh, __m256i& lo, __m256i& hi) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  lo = _mm256_and_si256(q, m4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  if constexpr (Fmt::kFive) {
+    lo = _mm256_or_si256(lo, FifthBits<4 * c>(qh));
+    hi = _mm256_or_si256(hi, FifthBits<16 + 4 * c>(qh));
+  } else {
+    (void)qh;
+  }
 }
 
 FORMIGA_INLINE __m256i LoadPair(const uint8_t* lo, const uint8_t* hi) {
@@ -126,13 +183,13 @@ template <class Fmt>
 FORMIGA_INLINE void UnpackBlock(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, Unpacked<Fmt>& b) {
   b.d8 = Gather8F16(w, w4, s, s3, 0);
   if constexpr (Fmt::kFour) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256i q[4];
     Transpose16(w, w4, s, s3, Fmt::kQsOffset, q);
-    for (int c = 0; c < 4; ++c) {
-      b.v[2 * c] = _mm256_and_si256(q[c], m4);
-      b.v[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q[c], 4), m4);
-    }
+    const __m256i qh = Fmt::kFive ? Gather8U32(w, w4, s, s3, 2) : _mm256_setzero_si256();
+    Nibbles<Fmt, 0>(q[0], qh, b.v[0], b.v[1]);
+    Nibbles<Fmt, 1>(q[1], qh, b.v[2], b.v[3]);
+    Nibbles<Fmt, 2>(q[2], qh, b.v[4], b.v[5]);
+    Nibbles<Fmt, 3>(q[3], qh, b.v[6], b.v[7]);
   } else {
     for (int half = 0; half < 2; ++half) {
       __m256i q[4];
@@ -158,13 +215,18 @@ FORMIGA_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int64_t nb
     const ActQ8& a = xq[t * nb + ib];
     __m256i isum;
     if constexpr (Fmt::kFour) {
+      isum = _mm256_setzero_si256();
       __m256i p = _mm256_setzero_si256();
 #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
         p = _mm256_add_epi16(p, _mm256_add_epi16(_mm256_maddubs_epi16(b.v[2 * c], Bcast4(a.qs + 4 * c)),
                                                  _mm256_maddubs_epi16(b.v[2 * c + 1], Bcast4(a.qs + 16 + 4 * c))));
+        if (c % kWiden<Fmt> == kWiden<Fmt> - 1) {
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
+          p = _mm256_setzero_si256();
+        }
       }
-      isum = _mm256_sub_epi32(_mm256_madd_epi16(p, ones), _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), 3));
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), Fmt::kOffsetShift));
     } else {
       isum = _mm256_setzero_si256();
 #pragma GCC unroll 8
@@ -189,7 +251,6 @@ FORMIGA_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int64_t nb
 template <class Fmt, int NT>
 void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, float* y, int64_t ldy) {
   constexpr size_t kBytes = sizeof(typename Fmt::Block);
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
   const size_t s3 = 3 * stride;
   const uint8_t* w4 = w + 4 * stride;
@@ -208,19 +269,27 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
     if constexpr (Fmt::kFour) {
       __m256i q[4];
       Transpose16(w, w4, stride, s3, Fmt::kQsOffset, q);
-#pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c) {
-        const __m256i lo = _mm256_and_si256(q[c], m4);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q[c], 4), m4);
+      const __m256i qh = Fmt::kFive ? Gather8U32(w, w4, stride, s3, 2) : _mm256_setzero_si256();
+      __m256i p16[NT];
+      for (int t = 0; t < NT; ++t) p16[t] = _mm256_setzero_si256();
+      const auto group = [&]<int c>() {
+        __m256i lo, hi;
+        Nibbles<Fmt, c>(q[c], qh, lo, hi);
 #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
           const int8_t* qs = xq[t * nb + ib].qs;
-          p[t] = _mm256_add_epi16(p[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, Bcast4(qs + 4 * c)),
-                                                         _mm256_maddubs_epi16(hi, Bcast4(qs + 16 + 4 * c))));
+          p16[t] = _mm256_add_epi16(p16[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, Bcast4(qs + 4 * c)),
+                                                             _mm256_maddubs_epi16(hi, Bcast4(qs + 16 + 4 * c))));
+          if constexpr (c % kWiden<Fmt> == kWiden<Fmt> - 1) {
+            p[t] = _mm256_add_epi32(p[t], _mm256_madd_epi16(p16[t], ones));
+            p16[t] = _mm256_setzero_si256();
+          }
         }
-      }
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) p[t] = _mm256_madd_epi16(p[t], ones);
+      };
+      group.template operator()<0>();
+      group.template operator()<1>();
+      group.template operator()<2>();
+      group.template operator()<3>();
     } else {
 #pragma GCC unroll 2
       for (int half = 0; half < 2; ++half) {
@@ -241,7 +310,7 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
     for (int t = 0; t < NT; ++t) {
       const ActQ8& a = xq[t * nb + ib];
       __m256i isum = p[t];
-      if constexpr (Fmt::kFour) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.qsum));
+      if constexpr (Fmt::kFour) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(a.qsum << Fmt::kOffsetShift));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d8, _mm256_broadcast_ss(&a.d)), acc[t]);
     }
   }
@@ -332,6 +401,7 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
 bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   switch (w.type) {
     case DType::kQ4_0: MatMulRows8<FmtQ4_0>(w, xq, T, y, n0, n1); return true;
+    case DType::kQ5_0: MatMulRows8<FmtQ5_0>(w, xq, T, y, n0, n1); return true;
     case DType::kQ8_0: MatMulRows8<FmtQ8_0>(w, xq, T, y, n0, n1); return true;
     default: return false;
   }

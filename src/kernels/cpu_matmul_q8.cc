@@ -1,14 +1,13 @@
-// MatMul kernels for the 32-element block types Q4_1, Q5_0 and Q5_1 against
-// activations quantized to int8 blocks (ActQ8). Q4_0 and Q8_0 have their own
-// rows-in-lanes kernels (cpu_matmul_q4x8.cc).
+// MatMul kernels for the 32-element block types Q4_1 and Q5_1 against
+// activations quantized to int8 blocks (ActQ8). Q4_0, Q5_0 and Q8_0 have
+// their own rows-in-lanes kernels (cpu_matmul_q4x8.cc).
 // Compiled with -mavx2 -mfma -mf16c.
 //
 // Per block: the weight quants are unpacked once into 32 bytes in a register
 // and reused for up to kTile tokens. Integer products use the
-// maddubs/madd pattern: _mm256_maddubs_epi16 multiplies unsigned by signed
-// bytes, so signed weights (Q5_0) go through the sign trick
-// |w| * (x * sign(w)); unsigned weights with a min (Q4_1, Q5_1) multiply
-// directly and add m * sum(x) from the activation block's precomputed s.
+// maddubs/madd pattern: _mm256_maddubs_epi16 multiplies the unsigned weight
+// quants by the signed activations directly, and m * sum(x) comes from the
+// activation block's precomputed s.
 // Prefill (full 4-token tiles) runs two adjacent rows per pass
 // (DotRows2Q8x4): one activation load feeds both rows; each output keeps its
 // own accumulator and operation order, so results equal the one-row path.
@@ -57,30 +56,16 @@ inline __m256i HighBits5(const uint8_t* qh) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-// Each decoder gives the block's quants (signed for kSigned types: the
-// weight is d * q; unsigned otherwise: the weight is d * q + m).
+// Each decoder gives the block's unsigned quants: the weight is d * q + m.
 struct DecQ4_1 {
   using Block = BlockQ4_1;
-  static constexpr bool kSigned = false;
   static __m256i Quants(const Block& b) { return UnpackNibbles(b.qs); }
   static float D(const Block& b) { return H2F(b.d); }
   static float M(const Block& b) { return H2F(b.m); }
 };
 
-struct DecQ5_0 {
-  using Block = BlockQ5_0;
-  static constexpr bool kSigned = true;
-  static __m256i Quants(const Block& b) {
-    const __m256i q = _mm256_or_si256(UnpackNibbles(b.qs), HighBits5(b.qh));
-    return _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-  }
-  static float D(const Block& b) { return H2F(b.d); }
-  static float M(const Block&) { return 0.0f; }
-};
-
 struct DecQ5_1 {
   using Block = BlockQ5_1;
-  static constexpr bool kSigned = false;
   static __m256i Quants(const Block& b) { return _mm256_or_si256(UnpackNibbles(b.qs), HighBits5(b.qh)); }
   static float D(const Block& b) { return H2F(b.d); }
   static float M(const Block& b) { return H2F(b.m); }
@@ -121,15 +106,7 @@ void DotRowQ8(const typename Dec::Block* w, const ActQ8* xq, int64_t nb, float* 
     const __m256i q = Dec::Quants(b);
     const float d = Dec::D(b);
     const __m256 vd = _mm256_set1_ps(d);
-    if constexpr (Dec::kSigned) {
-      const __m256i aq = _mm256_sign_epi8(q, q);  // |q| (0x80 reads as 128 unsigned)
-      for (int t = 0; t < NT; ++t) {
-        const ActQ8& a = xq[t * nb + ib];
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q)), ones);
-        acc[t] = _mm256_fmadd_ps(Scale<NT>(d, vd, a.d), _mm256_cvtepi32_ps(p), acc[t]);
-      }
-    } else {
+    {
       const float m = Dec::M(b);
       for (int t = 0; t < NT; ++t) {
         const ActQ8& a = xq[t * nb + ib];
@@ -165,18 +142,7 @@ void DotRows2Q8x4(const typename Dec::Block* w0, const typename Dec::Block* w1, 
     const __m256i q1 = Dec::Quants(b1);
     const float d0 = Dec::D(b0), d1 = Dec::D(b1);
     const __m256 vd0 = _mm256_set1_ps(d0), vd1 = _mm256_set1_ps(d1);
-    if constexpr (Dec::kSigned) {
-      const __m256i aq0 = _mm256_sign_epi8(q0, q0);
-      const __m256i aq1 = _mm256_sign_epi8(q1, q1);
-      for (int t = 0; t < NT; ++t) {
-        const ActQ8& a = xq[t * nb + ib];
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
-        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq0, _mm256_sign_epi8(xv, q0)), ones);
-        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq1, _mm256_sign_epi8(xv, q1)), ones);
-        acc0[t] = _mm256_fmadd_ps(_mm256_mul_ps(vd0, _mm256_broadcast_ss(&a.d)), _mm256_cvtepi32_ps(p0), acc0[t]);
-        acc1[t] = _mm256_fmadd_ps(_mm256_mul_ps(vd1, _mm256_broadcast_ss(&a.d)), _mm256_cvtepi32_ps(p1), acc1[t]);
-      }
-    } else {
+    {
       const float m0 = Dec::M(b0), m1 = Dec::M(b1);
       for (int t = 0; t < NT; ++t) {
         const ActQ8& a = xq[t * nb + ib];
@@ -234,7 +200,6 @@ void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int
   if (MatMulQ8Rows8(w, xq, T, y, n0, n1)) return;
   switch (w.type) {
     case DType::kQ4_1: MatMulQ8Typed<DecQ4_1>(w, xq, T, y, n0, n1); break;
-    case DType::kQ5_0: MatMulQ8Typed<DecQ5_0>(w, xq, T, y, n0, n1); break;
     default: MatMulQ8Typed<DecQ5_1>(w, xq, T, y, n0, n1); break;
   }
 }
