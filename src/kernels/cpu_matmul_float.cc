@@ -12,34 +12,39 @@
 namespace formiga::cpu {
 namespace {
 
-// The one-token path (decode): DotRowF<kType, 1> one row at a time.
+// The one-token path (decode): DotRowF, one row at a time.
 // The multi-token path (prefill): MatMulFloatBlocked, a cache-blocked GEMM.
 //
 // Both compute every output y = dot(w, x) in exactly the same floating-point
-// operations and order (so a token's result does not depend on the batch,
-// its tile or the thread count): the 8-column chunks j = 0, 1, ... of the
-// row are FMA'd into two 8-lane accumulators, acc0 the even chunks and acc1
-// the odd ones, each in increasing j; then HSum(acc0 + acc1), then the
-// C % 8 tail columns by scalar FMAs (FinishDot).
+// operations and order, so a token's result does not depend on the batch,
+// its tile or the thread count. The row's nc = C / 8 chunks of 8 columns are
+// split in two halves, chunks [0, h) and [h, nc) with h = ceil(nc / 2); each
+// half is FMA'd, chunk by chunk in increasing order, into its own 8-lane
+// accumulator (acc0, acc1); then HSum(acc0 + acc1), then the C % 8 tail
+// columns by scalar FMAs (FinishDot). Two accumulators give the one-token
+// loop two independent FMA chains; halves (rather than alternating chunks)
+// let the GEMM sweep each half as one contiguous range.
+inline int64_t FirstHalfChunks(int64_t C) { return (C / 8 + 1) / 2; }
 
-// Multi-token path: register tile of kMR rows x kNR tokens (12 accumulators
-// + 3 activation vectors + 1 weight vector = the 16 ymm registers). An
-// output's two accumulators are independent FMA chains, so the tile runs the
-// even chunks of a k-block with one set of 12 accumulators, then the odd
-// chunks: per 8 columns, 4 weight loads (converted) + 3 activation loads per
-// 12 FMAs.
-constexpr int kMR = 4;
-constexpr int kNR = 3;
-// Cache blocks: kRb rows x kTb tokens of outputs are open at a time (their
-// accumulators kept in a stack scratch between k-blocks, 2 x 8 floats per
-// output); the columns are swept in k-blocks of kKc so that a token tile's
-// activations (kNR x kKc f32) stay in L1 while every row tile of the block
-// runs over them, and the block's weights (kRb x kKc) stay in L1/L2 while
-// every token tile does. kKc is a multiple of 16 (chunk parity is global).
-constexpr int64_t kRb = 32;
+// Multi-token path: register tile of kMR rows x kNR tokens: 12 accumulators
+// + 3 weight vectors + 1 activation vector = the 16 ymm registers; per 8
+// columns, 3 weight loads (converted) + 4 activation loads per 12 FMAs. The
+// weights come from L2 (3 x 16 bytes a step for f16), the activations from L1.
+// 3 x 4 measured ~1-2 % faster than 4 x 3 (less L2 traffic per FMA).
+constexpr int kMR = 3;
+constexpr int kNR = 4;
+// Cache blocks: kRb rows x kTb tokens of outputs are open at a time, their
+// two accumulators per output (2 x 32 bytes) kept in a stack scratch between
+// k-blocks (72 KB). Each half of the columns is swept in k-blocks of at most
+// kKc columns, so that a token tile's activations (kNR x kKc f32, 16 KB) stay
+// in L1 while every row tile of the block runs over them, and the block's
+// weights (kRb x kKc, 96 KB as f16) stay in L2 while every token tile does.
+// Measured (C = 2048, T = 64): kKc 768 / 1024 / 2048, kRb 32..64 and kTb
+// 12..48 all within 2 %; k-blocks of 4096+ columns were 20-30 % slower.
+constexpr int64_t kRb = 48;
 constexpr int64_t kTb = 24;
-constexpr int64_t kKc = 512;
-static_assert(kRb % kMR == 0 && kTb % kNR == 0 && kKc % 16 == 0);
+constexpr int64_t kKc = 1024;
+static_assert(kRb % kMR == 0 && kTb % kNR == 0 && kKc % 8 == 0);
 
 // 8 weights of row `w` at column c, as f32.
 template <DType kType>
@@ -77,38 +82,80 @@ inline float FinishDot(__m256 acc0, __m256 acc1, const void* w, const float* x, 
   return s;
 }
 
-// One-token path: y = dot(w, x).
+// [HSum(a), HSum(b), HSum(c), HSum(d)] with exactly HSum's additions:
+// lanes k + (k + 4), then (0 + 2) and (1 + 3), then their sum.
+inline __m128 HSum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+  const __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+  // Per 128-bit lane: [a0 a1 c0 c1] + [a2 a3 c2 c3] (low), the same for b, d (high).
+  const __m256 s = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+  // [a c a c | b d b d]
+  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(s, s, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(s, s, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm256_castps256_ps128(_mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5)));
+}
+
+// One-token path: y = dot(w, x), both halves in one loop. The row streams
+// from DRAM at two places at once (one per half), which the hardware
+// prefetcher serves badly for f16/bf16 (C = 2048: 10.5 GB/s instead of 14.5
+// with one sequential stream); so for them the bytes from `ahead` on (the
+// next row, or farther for short rows) are prefetched as one sequential
+// stream, two lines per step (the two lines the step consumes). f32 rows
+// (8 KB at C = 2048) stream at ~18 GB/s without help and lost 15-20 % with it.
 template <DType kType>
-float DotRowF(const void* w, const float* x, int64_t C) {
+float DotRowF(const void* w, const float* x, int64_t C, int64_t ahead) {
+  constexpr int64_t kElem = kType == DType::kF32 ? 4 : 2;
+  constexpr int64_t kStep = 64 / kElem;  // columns per cache line
+  const int64_t nc = C / 8, h = FirstHalfChunks(C), off = 8 * h, len = 8 * (nc - h);
+  const char* pf = static_cast<const char*>(w) + ahead;
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t c = 0;
-  for (; c + 16 <= C; c += 16) {
-    acc0 = _mm256_fmadd_ps(LoadW<kType>(w, c), _mm256_loadu_ps(x + c), acc0);
-    acc1 = _mm256_fmadd_ps(LoadW<kType>(w, c + 8), _mm256_loadu_ps(x + c + 8), acc1);
+  for (; c + kStep <= len; c += kStep) {
+    if constexpr (kElem == 2) {
+      _mm_prefetch(pf + 2 * c * kElem, _MM_HINT_T0);
+      _mm_prefetch(pf + 2 * c * kElem + 64, _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
+    for (int64_t u = 0; u < kStep; u += 8) {
+      acc0 = _mm256_fmadd_ps(LoadW<kType>(w, c + u), _mm256_loadu_ps(x + c + u), acc0);
+      acc1 = _mm256_fmadd_ps(LoadW<kType>(w, off + c + u), _mm256_loadu_ps(x + off + c + u), acc1);
+    }
   }
-  if (c + 8 <= C) {
+  for (; c < len; c += 8) {
     acc0 = _mm256_fmadd_ps(LoadW<kType>(w, c), _mm256_loadu_ps(x + c), acc0);
-    c += 8;
+    acc1 = _mm256_fmadd_ps(LoadW<kType>(w, off + c), _mm256_loadu_ps(x + off + c), acc1);
   }
-  return FinishDot<kType>(acc0, acc1, w, x, c, C);
+  if (h > nc - h) acc0 = _mm256_fmadd_ps(LoadW<kType>(w, off - 8), _mm256_loadu_ps(x + off - 8), acc0);
+  return FinishDot<kType>(acc0, acc1, w, x, 8 * nc, C);
 }
 
 // Register tile: R rows (w, stride row_bytes) x NT tokens (x, stride C) over
-// the chunks of columns [c0, c1) (c0 a multiple of 16, c1 of 8). st holds the
-// tile's accumulators, [parity][r][t]; `first` starts them at zero.
+// the chunks of columns [c0, c1) (multiples of 8, within one half). st holds
+// the tile's accumulators for that half, [r][t]; `first` starts them at zero.
 template <DType kType, int R, int NT>
 void TileF(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_t c0, int64_t c1, bool first,
            __m256* st) {
   // NOTE: the pragmas are needed: at -O2 GCC keeps the r/t loops (and with
-  // them the accumulators in memory), which ran at a quarter of the speed.
-  for (int p = 0; p < 2; ++p) {
-    __m256 acc[R][NT];
+  // them the accumulators in memory), which ran at a third of the speed.
+  __m256 acc[R][NT];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
+  for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-      for (int t = 0; t < NT; ++t) acc[r][t] = first ? _mm256_setzero_ps() : st[(p * R + r) * NT + t];
-    }
-    for (int64_t c = c0 + 8 * p; c + 8 <= c1; c += 16) {
+    for (int t = 0; t < NT; ++t) acc[r][t] = first ? _mm256_setzero_ps() : st[r * NT + t];
+  }
+  for (int64_t c = c0; c < c1; c += 8) {
+    if constexpr (R <= NT) {  // R weight vectors in registers, one activation at a time
+      __m256 wv[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) wv[r] = LoadW<kType>(w + r * row_bytes, c);
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t) {
+        const __m256 xv = _mm256_loadu_ps(x + t * C + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+      }
+    } else {  // NT activation vectors in registers, one weight vector at a time
       __m256 xv[NT];
 #pragma GCC unroll 4
       for (int t = 0; t < NT; ++t) xv[t] = _mm256_loadu_ps(x + t * C + c);
@@ -119,19 +166,20 @@ void TileF(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_
         for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
       }
     }
+  }
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
+  for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-      for (int t = 0; t < NT; ++t) st[(p * R + r) * NT + t] = acc[r][t];
-    }
+    for (int t = 0; t < NT; ++t) st[r * NT + t] = acc[r][t];
   }
 }
 
 template <DType kType, int R>
 void TileFRows(int nt, const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_t c0, int64_t c1,
                bool first, __m256* st) {
-  static_assert(kNR == 3);
+  static_assert(kNR <= 4);
   switch (nt) {
+    case 4: if constexpr (kNR >= 4) TileF<kType, R, 4>(w, row_bytes, x, C, c0, c1, first, st); break;
     case 3: TileF<kType, R, 3>(w, row_bytes, x, C, c0, c1, first, st); break;
     case 2: TileF<kType, R, 2>(w, row_bytes, x, C, c0, c1, first, st); break;
     default: TileF<kType, R, 1>(w, row_bytes, x, C, c0, c1, first, st); break;
@@ -141,9 +189,9 @@ void TileFRows(int nt, const uint8_t* w, size_t row_bytes, const float* x, int64
 template <DType kType>
 void TileFAny(int r, int nt, const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_t c0, int64_t c1,
               bool first, __m256* st) {
-  static_assert(kMR == 4);
+  static_assert(kMR <= 4);
   switch (r) {
-    case 4: TileFRows<kType, 4>(nt, w, row_bytes, x, C, c0, c1, first, st); break;
+    case 4: if constexpr (kMR >= 4) TileFRows<kType, 4>(nt, w, row_bytes, x, C, c0, c1, first, st); break;
     case 3: TileFRows<kType, 3>(nt, w, row_bytes, x, C, c0, c1, first, st); break;
     case 2: TileFRows<kType, 2>(nt, w, row_bytes, x, C, c0, c1, first, st); break;
     default: TileFRows<kType, 1>(nt, w, row_bytes, x, C, c0, c1, first, st); break;
@@ -155,31 +203,69 @@ template <DType kType>
 void MatMulFloatBlocked(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t C = w.cols, N = w.rows, C8 = C / 8 * 8;
   const auto* base = static_cast<const uint8_t*>(w.data);
-  // Accumulators of the open kRb x kTb outputs, by (token tile, row tile).
+  // Column range of each half, swept in n_k[half] k-blocks of kc[half]
+  // columns (the last one shorter).
+  const int64_t split = 8 * FirstHalfChunks(C);
+  const int64_t lo[2] = {0, split}, hi[2] = {split, C8};
+  int64_t n_k[2], kc[2];
+  for (int half = 0; half < 2; ++half) {
+    const int64_t len = hi[half] - lo[half];
+    n_k[half] = std::max<int64_t>(1, (len + kKc - 1) / kKc);
+    kc[half] = (len / 8 + n_k[half] - 1) / n_k[half] * 8;
+  }
+  // Accumulators of the open kRb x kTb outputs, by (token tile, row tile):
+  // [half][r][t] in a slot.
   constexpr int kSlot = 2 * kMR * kNR;
   alignas(32) __m256 st[kTb / kNR][kRb / kMR][kSlot];
+  const int64_t tile_calls = (T + kNR - 1) / kNR * (n_k[0] + n_k[1]) * (kRb / kMR);
   for (int64_t rb0 = n0; rb0 < n1; rb0 += kRb) {
     const int64_t rb1 = std::min(n1, rb0 + kRb);
     const uint8_t* wb = base + static_cast<size_t>(rb0) * w.row_bytes;
+    // The next row block's weights are prefetched a few lines per tile call
+    // while this block computes: its first token block would otherwise wait
+    // on DRAM (4 row streams wanting ~30 GB/s, where one core gets ~15).
+    const uint8_t* pf = base + static_cast<size_t>(rb1) * w.row_bytes;
+    const uint8_t* pf_end = base + static_cast<size_t>(std::min(N, rb1 + kRb)) * w.row_bytes;
+    const int64_t pf_step = ((pf_end - pf) / 64 + tile_calls - 1) / tile_calls * 64;
     for (int64_t tb0 = 0; tb0 < T; tb0 += kTb) {
       const int64_t tb1 = std::min(T, tb0 + kTb);
-      for (int64_t k0 = 0;; k0 += kKc) {
-        const int64_t k1 = std::min(C8, k0 + kKc);
-        for (int64_t t = tb0; t < tb1; t += kNR) {
-          const int nt = static_cast<int>(std::min<int64_t>(kNR, tb1 - t));
-          for (int64_t n = rb0; n < rb1; n += kMR) {
-            const int r = static_cast<int>(std::min<int64_t>(kMR, rb1 - n));
-            TileFAny<kType>(r, nt, wb + static_cast<size_t>(n - rb0) * w.row_bytes, w.row_bytes, x + t * C, C, k0,
-                            k1, k0 == 0, st[(t - tb0) / kNR][(n - rb0) / kMR]);
+      for (int half = 0; half < 2; ++half) {
+        for (int64_t kb = 0; kb < n_k[half]; ++kb) {
+          const int64_t k0 = lo[half] + kb * kc[half], k1 = std::min(hi[half], k0 + kc[half]);
+          for (int64_t t = tb0; t < tb1; t += kNR) {
+            const int nt = static_cast<int>(std::min<int64_t>(kNR, tb1 - t));
+            for (int64_t n = rb0; n < rb1; n += kMR) {
+              const int r = static_cast<int>(std::min<int64_t>(kMR, rb1 - n));
+              for (const uint8_t* e = std::min(pf + pf_step, pf_end); pf < e; pf += 64) {
+                _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T0);
+              }
+              TileFAny<kType>(r, nt, wb + static_cast<size_t>(n - rb0) * w.row_bytes, w.row_bytes, x + t * C, C, k0,
+                              k1, kb == 0, st[(t - tb0) / kNR][(n - rb0) / kMR] + half * r * nt);
+            }
           }
         }
-        if (k1 >= C8) break;
       }
       for (int64_t t = tb0; t < tb1; t += kNR) {
         const int nt = static_cast<int>(std::min<int64_t>(kNR, tb1 - t));
         for (int64_t n = rb0; n < rb1; n += kMR) {
           const int r = static_cast<int>(std::min<int64_t>(kMR, rb1 - n));
           const __m256* s = st[(t - tb0) / kNR][(n - rb0) / kMR];
+          if (r >= 3 && C8 == C) {  // no tail columns: 3 or 4 rows' sums at once
+            for (int j = 0; j < nt; ++j) {
+              __m256 v[4];
+              for (int i = 0; i < r; ++i) v[i] = _mm256_add_ps(s[i * nt + j], s[(r + i) * nt + j]);
+              if (r == 3) v[3] = v[2];
+              const __m128 sums = HSum4(v[0], v[1], v[2], v[3]);
+              float* yo = y + (t + j) * N + n;
+              if (r == 4) {
+                _mm_storeu_ps(yo, sums);
+              } else {  // never past row n + 2: the next row may be another task's
+                _mm_storel_pi(reinterpret_cast<__m64*>(yo), sums);
+                _mm_store_ss(yo + 2, _mm_movehl_ps(sums, sums));
+              }
+            }
+            continue;
+          }
           for (int i = 0; i < r; ++i) {
             const void* row = base + static_cast<size_t>(n + i) * w.row_bytes;
             for (int j = 0; j < nt; ++j) {
@@ -200,7 +286,11 @@ void MatMulFloatTyped(const WeightView& w, const float* x, int64_t T, float* y, 
     return;
   }
   const auto* base = static_cast<const uint8_t*>(w.data);
-  for (int64_t n = n0; n < n1; ++n) y[n] = DotRowF<kType>(base + static_cast<size_t>(n) * w.row_bytes, x, w.cols);
+  // Prefetch distance: one row, at least 4 KB (in whole rows).
+  const auto ahead = static_cast<int64_t>((4095 / w.row_bytes + 1) * w.row_bytes);
+  for (int64_t n = n0; n < n1; ++n) {
+    y[n] = DotRowF<kType>(base + static_cast<size_t>(n) * w.row_bytes, x, w.cols, ahead);
+  }
 }
 
 // Packs 4 x 8 int32 (already in [-127, 127]) into 32 int8 in order.

@@ -20,6 +20,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/fp16.h"
@@ -208,6 +209,51 @@ TEST(CpuMatMulTest, KQuantRowGroupsStripsAndTails) {
           ASSERT_TRUE(be->MatMul(view, x.data() + t0 * C, got.data(), T - t0).ok());
           EXPECT_EQ(0, std::memcmp(got.data(), solo.data() + t0 * N, got.size() * sizeof(float)))
               << DTypeName(type) << " N=" << N << " tokens [" << t0 << ", " << T << ")";
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuMatMulTest, FloatPrefillBlocksKeepTheOneTokenResult) {
+  // The f32/f16/bf16 prefill GEMM (cpu_matmul_float.cc) blocks outputs by
+  // 48 rows x 24 tokens in 3 x 4 register tiles and sweeps each half of the
+  // columns in k-blocks of <= 1024, the accumulators waiting in a scratch
+  // between k-blocks. Shapes that cross every one of those boundaries, with
+  // tails: C = 4107 (513 chunks: halves of 257 and 256, 3 k-blocks each, 3
+  // tail columns), C = 2048 (one k-block per half, no tail: the 4-outputs-
+  // at-once finish), C = 8 (an empty second half) and C = 5 (no chunk);
+  // N = 53 and 50 (row blocks 48 + 5 / 48 + 2), T = 30 and 27 (token blocks
+  // 24 + 6 / 24 + 3). Every row must equal its one-token result bit for bit,
+  // in any sub-batch and with 1-3 threads, and match ref.
+  auto be1 = testing::CpuBackendOrDie(1);
+  auto be2 = testing::CpuBackendOrDie(2);
+  auto be3 = testing::CpuBackendOrDie(3);
+  ASSERT_NE(be1, nullptr);
+  auto ref_be = MakeRefBackend();
+  struct Shape {
+    int64_t N, C, T;
+  };
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    double worst = 0;
+    for (const Shape& sh : {Shape{53, 4107, 30}, Shape{50, 2048, 27}, Shape{7, 8, 5}, Shape{5, 5, 6}}) {
+      const int64_t N = sh.N, C = sh.C, T = sh.T;
+      const std::string what =
+          std::string(DTypeName(type)) + " N=" + std::to_string(N) + " C=" + std::to_string(C);
+      CheckMatMul(*be3, *ref_be, MatMulCase{type, N, C, T}, 2e-5, &worst);
+      const std::vector<uint8_t> w = MakeWeights(type, N, C, 31);
+      const WeightView view{type, w.data(), C, N, DTypeRowBytes(type, C)};
+      const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 32);
+      std::vector<float> solo(static_cast<size_t>(T * N));
+      for (int64_t t = 0; t < T; ++t) {
+        ASSERT_TRUE(be1->MatMul(view, x.data() + t * C, solo.data() + t * N, 1).ok());
+      }
+      for (Backend* be : {be1.get(), be2.get(), be3.get()}) {
+        for (const auto& [t0, t1] : {std::pair<int64_t, int64_t>{0, T}, {1, T}, {2, T - 1}, {T - 2, T}}) {
+          std::vector<float> got(static_cast<size_t>((t1 - t0) * N));
+          ASSERT_TRUE(be->MatMul(view, x.data() + t0 * C, got.data(), t1 - t0).ok());
+          EXPECT_EQ(0, std::memcmp(got.data(), solo.data() + t0 * N, got.size() * sizeof(float)))
+              << what << " tokens [" << t0 << ", " << t1 << ")";
         }
       }
     }
