@@ -61,23 +61,21 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
   ApplyPenalties(logits, history);
   for (const auto& [id, bias] : params_.logit_bias) logits[id] += bias;
 
-  // Log-softmax normalizer of the distribution the token is reported under.
-  auto log_softmax_of = [](std::span<const std::pair<float, int32_t>> c, float scale, float logit) {
-    double max_l = -std::numeric_limits<double>::infinity();
-    for (const auto& e : c) max_l = std::max<double>(max_l, e.first * scale);
-    double sum = 0.0;
-    for (const auto& e : c) sum += std::exp(e.first * scale - max_l);
-    return static_cast<float>(logit * scale - max_l - std::log(sum));
-  };
-
   if (params_.temperature <= 0.0f) {
     int32_t best = 0;
     for (int32_t i = 1; i < vocab_size_; ++i) {
       if (logits[i] > logits[best]) best = i;
     }
-    candidates_.clear();
-    for (int32_t i = 0; i < vocab_size_; ++i) candidates_.emplace_back(logits[i], i);
-    SampledToken t{best, log_softmax_of(candidates_, 1.0f, logits[best])};
+    // The chosen token's log-softmax straight from the logits: float exp
+    // (|relative error| ~1e-7), double sum. NOTE: with a copy of the logits
+    // and a double exp per entry this was ~12 % of a Gemma-3 decode step (a
+    // 262k vocabulary) on 2 threads, all of it on one thread.
+    const float max_l = logits[best];
+    double sum = 0.0;
+    for (int32_t i = 0; i < vocab_size_; ++i) sum += std::exp(logits[i] - max_l);
+    SampledToken t;
+    t.id = best;
+    t.logprob = static_cast<float>(-std::log(sum));
     if (params_.top_logprobs > 0) FillTopLogprobs(logits, t);
     return t;
   }
