@@ -56,7 +56,6 @@ namespace {
 
 constexpr int kTile = 4;
 
-#define K8_INLINE inline __attribute__((always_inline))
 #define K8_LAMBDA __attribute__((always_inline))
 
 inline __m256i Load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -64,7 +63,7 @@ inline __m128i Load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
 inline __m256i Mask8(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
 
 // In: r[i] = 32 bytes of row i. Out: r[k] lane i = bytes 4k..4k+3 of row i.
-K8_INLINE void Transpose8x32(__m256i r[8]) {
+FORMIGA_ALWAYS_INLINE void Transpose8x32(__m256i r[8]) {
   const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
   const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
   const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
@@ -85,14 +84,14 @@ K8_INLINE void Transpose8x32(__m256i r[8]) {
 }
 
 // Loads the 32-byte stretch at `off` of the 8 rows' super-block and transposes it.
-K8_INLINE void LoadT(const uint8_t* const rp[8], size_t off, __m256i r[8]) {
+FORMIGA_ALWAYS_INLINE void LoadT(const uint8_t* const rp[8], size_t off, __m256i r[8]) {
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) r[i] = Load32(rp[i] + off);
   Transpose8x32(r);
 }
 
 // 16 bytes at `off` of the 8 rows: w[m] lane i = bytes 4m..4m+3 of row i.
-K8_INLINE void LoadT16(const uint8_t* const rp[8], size_t off, __m256i w[4]) {
+FORMIGA_ALWAYS_INLINE void LoadT16(const uint8_t* const rp[8], size_t off, __m256i w[4]) {
   __m256i a[4];
 #pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) a[i] = _mm256_set_m128i(Load16(rp[i + 4] + off), Load16(rp[i] + off));
@@ -107,7 +106,7 @@ K8_INLINE void LoadT16(const uint8_t* const rp[8], size_t off, __m256i w[4]) {
 // Per 32-bit lane, byte b0 into the low and b1 into the high int16 (bytes
 // -1: zero), as constant shuffle masks.
 template <int b0lo, int b0hi, int b1lo, int b1hi>
-K8_INLINE __m256i ShufDword(__m256i v) {
+FORMIGA_ALWAYS_INLINE __m256i ShufDword(__m256i v) {
   constexpr auto m = [](int lane, int b) -> char { return b < 0 ? char(-128) : static_cast<char>(4 * lane + b); };
   const __m256i mask =
       _mm256_setr_epi8(m(0, b0lo), m(0, b0hi), m(0, b1lo), m(0, b1hi), m(1, b0lo), m(1, b0hi), m(1, b1lo),
@@ -120,7 +119,7 @@ K8_INLINE __m256i ShufDword(__m256i v) {
 
 // Unsigned byte b of each 32-bit lane, as int16 in both halves.
 template <int b>
-K8_INLINE __m256i BytePairU(__m256i v) {
+FORMIGA_ALWAYS_INLINE __m256i BytePairU(__m256i v) {
   return ShufDword<b, -1, b, -1>(v);
 }
 
@@ -134,7 +133,7 @@ struct Rows8 {
 };
 
 // f16 pairs (lo, hi) of 8 32-bit lanes -> f32 vectors of the lows and highs.
-K8_INLINE void HalfPairsToF32(__m256i w, __m256* lo, __m256* hi) {
+FORMIGA_ALWAYS_INLINE void HalfPairsToF32(__m256i w, __m256* lo, __m256* hi) {
   const __m256i p = _mm256_packus_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(w, 16));
   // p: lows rows 0-3, highs rows 0-3 | lows rows 4-7, highs rows 4-7.
   const __m256i o = _mm256_permute4x64_epi64(p, 0xd8);
@@ -147,7 +146,7 @@ K8_INLINE void HalfPairsToF32(__m256i w, __m256* lo, __m256* hi) {
 // Q5_K: the same head, then qh[32] (bit 4 of element 64c + l is bit 2c of
 // qh[l], of element 64c + 32 + l bit 2c + 1), then qs as Q4_K's.
 template <class Block>
-K8_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Block*, Rows8<8>& k) {
+FORMIGA_ALWAYS_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Block*, Rows8<8>& k) {
   static_assert(offsetof(Block, scales) == 4);
   const size_t o = ib * sizeof(Block);
   __m256i w[4];
@@ -183,7 +182,7 @@ K8_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Block*, Rows8<
 // Calls sink(v, q[v]) for v = 0..63 (see Rows8), ascending within each
 // sub-block.
 template <class Sink>
-K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ4_K*, Sink&& sink) {
+FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ4_K*, Sink&& sink) {
   const size_t o = ib * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, qs);
   const __m256i m4 = Mask8(0x0f);
 #pragma GCC unroll 4
@@ -201,14 +200,14 @@ K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ4_K*, 
 // Bit b of each byte moved to bit 4 (16-bit shifts by at most 4: the bit
 // stays within its byte).
 template <int b>
-K8_INLINE __m256i Bit4(__m256i v) {
+FORMIGA_ALWAYS_INLINE __m256i Bit4(__m256i v) {
   if constexpr (b < 4) return _mm256_and_si256(_mm256_slli_epi16(v, 4 - b), Mask8(0x10));
   if constexpr (b == 4) return _mm256_and_si256(v, Mask8(0x10));
   if constexpr (b > 4) return _mm256_and_si256(_mm256_srli_epi16(v, b - 4), Mask8(0x10));
 }
 
 template <int c, class Sink>
-K8_INLINE void Quants8Q5Chunk(const uint8_t* const rp[8], size_t o, const __m256i qh[8], Sink&& sink) {
+FORMIGA_ALWAYS_INLINE void Quants8Q5Chunk(const uint8_t* const rp[8], size_t o, const __m256i qh[8], Sink&& sink) {
   const __m256i m4 = Mask8(0x0f);
   __m256i r[8];
   LoadT(rp, o + offsetof(BlockQ5_K, qs) + 32 * c, r);
@@ -220,7 +219,7 @@ K8_INLINE void Quants8Q5Chunk(const uint8_t* const rp[8], size_t o, const __m256
 }
 
 template <class Sink>
-K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ5_K*, Sink&& sink) {
+FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ5_K*, Sink&& sink) {
   const size_t o = ib * sizeof(BlockQ5_K);
   __m256i qh[8];
   LoadT(rp, o + offsetof(BlockQ5_K, qh), qh);
@@ -233,7 +232,7 @@ K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ5_K*, 
 // ---- Q6_K: ql[128], qh[64], scales[16] (int8), d (f16). Per half h:
 // element 128h + 32s + l has its low nibble in ql[64h + 32(s%2) + l] (low
 // nibble for s < 2, high for s >= 2) and bits 4-5 at bits 2s of qh[32h + l].
-K8_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Rows8<16>& k) {
+FORMIGA_ALWAYS_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Rows8<16>& k) {
   const size_t o = ib * sizeof(BlockQ6_K);
   __m256i w[4];
   LoadT16(rp, o + offsetof(BlockQ6_K, scales), w);  // byte b of w[m] = scale 4m + b
@@ -263,7 +262,7 @@ K8_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Ro
 }
 
 template <class Sink>
-K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Sink&& sink) {
+FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Sink&& sink) {
   const size_t o = ib * sizeof(BlockQ6_K);
   const __m256i m4 = Mask8(0x0f), m30 = Mask8(0x30);
 #pragma GCC unroll 2
@@ -289,7 +288,7 @@ K8_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, 
   }
 }
 
-K8_INLINE __m256i Bcast4(const int8_t* p) {
+FORMIGA_ALWAYS_INLINE __m256i Bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm256_set1_epi32(v);
@@ -317,7 +316,7 @@ struct K8<BlockQ6_K> {
 
 // acc (lane r = row r) += the float part of one token's super-block dot product.
 template <class Block>
-K8_INLINE __m256 Finish8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K& a, __m256i isum, __m256 acc) {
+FORMIGA_ALWAYS_INLINE __m256 Finish8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K& a, __m256i isum, __m256 acc) {
   __m256i msum = _mm256_madd_epi16(k.minp[0], Bcast4(reinterpret_cast<const int8_t*>(a.bsums)));
 #pragma GCC unroll 8
   for (int p = 1; p < 8; ++p) {
@@ -336,7 +335,7 @@ K8_INLINE __m256 Finish8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K& a,
 // acc[t] (lane r = row r) += the super-block's dot products for NT tokens
 // (token t's block at x[t * nb]), from the quants unpacked in k.q.
 template <class Block, int NT>
-K8_INLINE void Dot8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K* x, int64_t nb, __m256 acc[NT]) {
+FORMIGA_ALWAYS_INLINE void Dot8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K* x, int64_t nb, __m256 acc[NT]) {
   using Tr = K8<Block>;
   constexpr int kPerGroup = 64 / Tr::kGroups;
   __m256i isum[NT];
@@ -366,7 +365,7 @@ K8_INLINE void Dot8(const Rows8<K8<Block>::kGroups>& k, const BlockQ8_K* x, int6
 // One token: the same integer sums as Dot8 (exact, so equal whatever the
 // grouping) made as the quants are unpacked, without storing them.
 template <class Block>
-K8_INLINE __m256 DotOne8(const uint8_t* const rp[8], size_t ib, Rows8<K8<Block>::kGroups>& k, const BlockQ8_K& a,
+FORMIGA_ALWAYS_INLINE __m256 DotOne8(const uint8_t* const rp[8], size_t ib, Rows8<K8<Block>::kGroups>& k, const BlockQ8_K& a,
                          __m256 acc) {
   using Tr = K8<Block>;
   constexpr int kPerGroup = 64 / Tr::kGroups;
@@ -385,12 +384,12 @@ K8_INLINE __m256 DotOne8(const uint8_t* const rp[8], size_t ib, Rows8<K8<Block>:
 }
 
 template <class Block>
-K8_INLINE void Unpack8(const uint8_t* const rp[8], size_t ib, Rows8<K8<Block>::kGroups>& k) {
+FORMIGA_ALWAYS_INLINE void Unpack8(const uint8_t* const rp[8], size_t ib, Rows8<K8<Block>::kGroups>& k) {
   Head8(rp, ib, static_cast<const Block*>(nullptr), k);
   Quants8(rp, ib, static_cast<const Block*>(nullptr), [&](int v, __m256i q) K8_LAMBDA { k.q[v] = q; });
 }
 
-K8_INLINE void Store8(float* y, __m256 v, int nrows) {
+FORMIGA_ALWAYS_INLINE void Store8(float* y, __m256 v, int nrows) {
   if (nrows == 8) {
     _mm256_storeu_ps(y, v);
   } else {

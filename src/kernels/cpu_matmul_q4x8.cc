@@ -48,38 +48,34 @@
 namespace formiga::cpu {
 namespace {
 
-#define FORMIGA_INLINE inline __attribute__((always_inline))
-
 constexpr int kLanes = 8;
 // From this many tokens on, a row group is unpacked once per call (below it,
 // on the fly per token tile is faster: measured at T = 8).
 constexpr int64_t kUnpackMinT = 12;
+// Tokens per tile: on the fly (registers hold the unpacked block) and from
+// pre-unpacked blocks (token by token, reloading from L1).
+constexpr int kTile = 4;
+constexpr int kUnpackedTile = 8;
 
 // kFour: 4-bit quants in the Q4_0 nibble layout, plus (kFive) a fifth bit
-// from the 32-bit qh at offset 2; value = q - kOffset.
+// from the 32-bit qh at offset 2; value = q - (1 << kOffsetShift).
 struct FmtQ4_0 {
   using Block = BlockQ4_0;
   static constexpr int kQsOffset = 2;
   static constexpr bool kFour = true, kFive = false;
   static constexpr int kOffsetShift = 3;  // 8
-  static constexpr int kTile = 4;
-  static constexpr int kUnpackedTile = 8;
 };
 struct FmtQ5_0 {
   using Block = BlockQ5_0;
   static constexpr int kQsOffset = 6;
   static constexpr bool kFour = true, kFive = true;
   static constexpr int kOffsetShift = 4;  // 16
-  static constexpr int kTile = 4;
-  static constexpr int kUnpackedTile = 8;
 };
 struct FmtQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kQsOffset = 2;
   static constexpr bool kFour = false, kFive = false;
   static constexpr int kOffsetShift = 0;
-  static constexpr int kTile = 4;
-  static constexpr int kUnpackedTile = 8;
 };
 
 // Byte groups whose int16 sums may be added before widening to int32: Q4
@@ -88,14 +84,14 @@ struct FmtQ8_0 {
 template <class Fmt>
 constexpr int kWiden = Fmt::kFive ? 2 : 4;
 
-FORMIGA_INLINE uint64_t Load16(const uint8_t* p) {
+FORMIGA_ALWAYS_INLINE uint64_t Load16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
   return v;
 }
 
 // The f16 at `off` of 8 rows (w, w + s, w + 2s, w + s3 and the same from w4).
-FORMIGA_INLINE __m256 Gather8F16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off) {
+FORMIGA_ALWAYS_INLINE __m256 Gather8F16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off) {
   w += off;
   w4 += off;
   const uint64_t lo = Load16(w) | Load16(w + s) << 16 | Load16(w + 2 * s) << 32 | Load16(w + s3) << 48;
@@ -105,7 +101,7 @@ FORMIGA_INLINE __m256 Gather8F16(const uint8_t* w, const uint8_t* w4, size_t s, 
 }
 
 // The 32-bit word at `off` of 8 rows, row r in lane r.
-FORMIGA_INLINE __m256i Gather8U32(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off) {
+FORMIGA_ALWAYS_INLINE __m256i Gather8U32(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off) {
   const auto at = [off](const uint8_t* p) {
     int32_t v;
     std::memcpy(&v, p + off, 4);
@@ -119,7 +115,7 @@ FORMIGA_INLINE __m256i Gather8U32(const uint8_t* w, const uint8_t* w4, size_t s,
 // kFirst + k of row r's qh (lane r of `qh`) is set. Byte group c of the
 // transposed quants needs kFirst = 4c (low nibbles) and 16 + 4c (high).
 template <int kFirst>
-FORMIGA_INLINE __m256i FifthBits(__m256i qh) {
+FORMIGA_ALWAYS_INLINE __m256i FifthBits(__m256i qh) {
   constexpr char j = kFirst / 8;  // the byte of qh holding the 4 bits
   const __m256i idx = _mm256_setr_epi8(j, j, j, j, 4 + j, 4 + j, 4 + j, 4 + j, 8 + j, 8 + j, 8 + j, 8 + j, 12 + j,
                                        12 + j, 12 + j, 12 + j, j, j, j, j, 4 + j, 4 + j, 4 + j, 4 + j, 8 + j, 8 + j,
@@ -131,7 +127,7 @@ FORMIGA_INLINE __m256i FifthBits(__m256i qh) {
 
 // Low and high 4-bit groups of transposed byte group c (plus the fifth bits).
 template <class Fmt, int c>
-FORMIGA_INLINE void Nibbles(__m256i q, __m256i qh, __m256i& lo, __m256i& hi) {
+FORMIGA_ALWAYS_INLINE void Nibbles(__m256i q, __m256i qh, __m256i& lo, __m256i& hi) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   lo = _mm256_and_si256(q, m4);
   hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -143,13 +139,13 @@ FORMIGA_INLINE void Nibbles(__m256i q, __m256i qh, __m256i& lo, __m256i& hi) {
   }
 }
 
-FORMIGA_INLINE __m256i LoadPair(const uint8_t* lo, const uint8_t* hi) {
+FORMIGA_ALWAYS_INLINE __m256i LoadPair(const uint8_t* lo, const uint8_t* hi) {
   return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
 }
 
 // 16 bytes at `off` of 8 rows -> q[c] = bytes 4c..4c+3 of row r in lane r.
-FORMIGA_INLINE void Transpose16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off, __m256i q[4]) {
+FORMIGA_ALWAYS_INLINE void Transpose16(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, int off, __m256i q[4]) {
   const __m256i a0 = LoadPair(w + off, w4 + off);
   const __m256i a1 = LoadPair(w + s + off, w4 + s + off);
   const __m256i a2 = LoadPair(w + 2 * s + off, w4 + 2 * s + off);
@@ -164,7 +160,7 @@ FORMIGA_INLINE void Transpose16(const uint8_t* w, const uint8_t* w4, size_t s, s
   q[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
-FORMIGA_INLINE __m256i Bcast4(const int8_t* p) {
+FORMIGA_ALWAYS_INLINE __m256i Bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm256_set1_epi32(v);
@@ -180,7 +176,7 @@ struct alignas(32) Unpacked {
 };
 
 template <class Fmt>
-FORMIGA_INLINE void UnpackBlock(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, Unpacked<Fmt>& b) {
+FORMIGA_ALWAYS_INLINE void UnpackBlock(const uint8_t* w, const uint8_t* w4, size_t s, size_t s3, Unpacked<Fmt>& b) {
   b.d8 = Gather8F16(w, w4, s, s3, 0);
   if constexpr (Fmt::kFour) {
     __m256i q[4];
@@ -205,7 +201,7 @@ FORMIGA_INLINE void UnpackBlock(const uint8_t* w, const uint8_t* w4, size_t s, s
 // acc[t] += block ib's contribution to the 8 outputs of token t, t < NT,
 // from a pre-unpacked block. DotRows8 does the same float operations.
 template <class Fmt, int NT>
-FORMIGA_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int64_t nb, int64_t ib, __m256 acc[NT]) {
+FORMIGA_ALWAYS_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int64_t nb, int64_t ib, __m256 acc[NT]) {
   const __m256i ones = _mm256_set1_epi16(1);
   // NOTE: token by token, each reloading the block's vectors from L1: with
   // the column groups outermost (every vector loaded once for NT tokens) GCC
@@ -357,7 +353,6 @@ void DotGroup(const uint8_t* w, size_t stride, int n_valid, const ActQ8* xq, int
 
 template <class Fmt>
 void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  constexpr int kTile = Fmt::kTile;
   const int64_t nb = w.cols / kQK, N = w.rows;
   const auto* base = static_cast<const uint8_t*>(w.data);
   thread_local std::vector<Unpacked<Fmt>> unpacked;
@@ -374,7 +369,7 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
         const uint8_t* wb = g + ib * sizeof(typename Fmt::Block);
         UnpackBlock<Fmt>(wb, wb + 4 * stride, stride, 3 * stride, unpacked[ib]);
       }
-      constexpr int kBig = Fmt::kUnpackedTile;
+      constexpr int kBig = kUnpackedTile;
       int64_t t = 0;
       for (; t + kBig <= T; t += kBig) {
         DotUnpacked<Fmt, kBig>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);

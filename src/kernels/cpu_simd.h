@@ -12,6 +12,10 @@
 
 #include <cstdint>
 
+// For the small helpers of the rows-in-lanes kernels: without it GCC keeps
+// their vector arguments in memory (-45 % measured, docs/kernels.md).
+#define FORMIGA_ALWAYS_INLINE inline __attribute__((always_inline))
+
 namespace formiga::cpu {
 
 // Sum of the 8 lanes, in a fixed order (deterministic).
