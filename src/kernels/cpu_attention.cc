@@ -91,30 +91,104 @@ inline void Accumulate(float* acc, float alpha, const float* p, const int64_t* v
   }
 }
 
-// Positions whose K/V rows are converted to f32 at once for a run of query
-// heads (a multiple of kChunk, so chunk boundaries do not move).
-constexpr int64_t kSpan = 8 * kChunk;
+// [HSum(a), HSum(b), HSum(c), HSum(d)] with exactly HSum's additions:
+// lanes k + (k + 4), then (0 + 2) and (1 + 3), then their sum.
+inline __m128 HSum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+  const __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+  const __m256 s = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(s, s, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(s, s, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm256_castps256_ps128(_mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5)));
+}
 
-// K/V rows [s0, s0 + n) of KV head kh into f32 rows of D (exact: f16 and
-// q8_0 values are representable in f32, so later arithmetic is unchanged).
+// Dot<kType> of q with the 4 rows at base + off[0..3], D % 8 == 0: each row
+// gets exactly Dot's operations (two accumulators over the same chunks, HSum
+// of their sum), q's chunks are loaded once for all four, and the four
+// horizontal sums share their shuffles.
 template <DType kType>
-void ConvertRows(const void* cache, const int32_t* table, int64_t bs, int64_t KH, int64_t kh, int64_t D, int64_t s0,
-                 int64_t n, float* out) {
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t jj = s0 + j;
-    const int64_t off = ((static_cast<int64_t>(table[jj / bs]) * bs + jj % bs) * KH + kh) * D;
-    float* o = out + j * D;
-    int64_t d = 0;
-    for (; d + 8 <= D; d += 8) _mm256_storeu_ps(o + d, LoadKv<kType>(cache, off + d));
-    for (; d < D; ++d) o[d] = LoadKv1<kType>(cache, off + d);
+inline __m128 Dot4(const float* q, const void* base, const int64_t* off, int64_t D) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  const int64_t o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3];
+  int64_t d = 0;
+  for (; d + 16 <= D; d += 16) {
+    const __m256 qa = _mm256_loadu_ps(q + d), qb = _mm256_loadu_ps(q + d + 8);
+    a0 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o0 + d), a0);
+    b0 = _mm256_fmadd_ps(qb, LoadKv<kType>(base, o0 + d + 8), b0);
+    a1 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o1 + d), a1);
+    b1 = _mm256_fmadd_ps(qb, LoadKv<kType>(base, o1 + d + 8), b1);
+    a2 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o2 + d), a2);
+    b2 = _mm256_fmadd_ps(qb, LoadKv<kType>(base, o2 + d + 8), b2);
+    a3 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o3 + d), a3);
+    b3 = _mm256_fmadd_ps(qb, LoadKv<kType>(base, o3 + d + 8), b3);
+  }
+  if (d + 8 <= D) {
+    const __m256 qa = _mm256_loadu_ps(q + d);
+    a0 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o0 + d), a0);
+    a1 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o1 + d), a1);
+    a2 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o2 + d), a2);
+    a3 = _mm256_fmadd_ps(qa, LoadKv<kType>(base, o3 + d), a3);
+  }
+  return HSum4(_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2), _mm256_add_ps(a3, b3));
+}
+
+// Accumulate<kType>, 4 chunks of 8 columns at a time: each chunk gets
+// Accumulate's operations in the same order (rescale, then one FMA per
+// position, positions in order); p[j] is broadcast once per 4 chunks instead
+// of once per chunk.
+template <DType kType>
+inline void Accumulate4(float* acc, float alpha, const float* p, const int64_t* voff, int64_t n, const void* v,
+                        int64_t D) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  int64_t d = 0;
+  for (; d + 32 <= D; d += 32) {
+    __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc + d), va);
+    __m256 a1 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 8), va);
+    __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 16), va);
+    __m256 a3 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 24), va);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t o = voff[j] + d;
+      const __m256 pj = _mm256_set1_ps(p[j]);
+      a0 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o), a0);
+      a1 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o + 8), a1);
+      a2 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o + 16), a2);
+      a3 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o + 24), a3);
+    }
+    _mm256_storeu_ps(acc + d, a0);
+    _mm256_storeu_ps(acc + d + 8, a1);
+    _mm256_storeu_ps(acc + d + 16, a2);
+    _mm256_storeu_ps(acc + d + 24, a3);
+  }
+  // The last D % 32 columns: Accumulate itself, on offset arguments.
+  if (d < D) {
+    int64_t off[kChunk];
+    for (int64_t j = 0; j < n; ++j) off[j] = voff[j] + d;
+    Accumulate<kType>(acc + d, alpha, p, off, n, v, D - d);
   }
 }
 
-// The query heads [h0, h1) of token t, which share KV head kh. K/V rows are
-// converted once per kSpan positions for all of them (GQA groups: up to 8x
-// fewer conversions); each head keeps its own online-softmax state, and its
-// arithmetic (chunks of kChunk from lo, Dot, rescale, Accumulate) is the same
-// whatever the run it belongs to, so results do not depend on the batch.
+// K/V rows [s0, s0 + n) of KV head kh into f32 rows of D (exact: q8_0
+// values are representable in f32, so later arithmetic is unchanged).
+template <DType kType>
+void ConvertRows(const void* cache, const int64_t* offs, int64_t D, int64_t n, float* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    float* o = out + j * D;
+    int64_t d = 0;
+    for (; d + 8 <= D; d += 8) _mm256_storeu_ps(o + d, LoadKv<kType>(cache, offs[j] + d));
+    for (; d < D; ++d) o[d] = LoadKv1<kType>(cache, offs[j] + d);
+  }
+}
+
+// The query heads [h0, h1) of token t, which share KV head kh, chunk by
+// chunk of kChunk positions from lo: scores (4 positions at a time), online
+// softmax, accumulation (4 column chunks at a time). f16 and f32 rows are
+// read from the cache as they are; q8_0 rows (costly to decode) are
+// converted to f32 once per chunk for all the heads of the run. Each head
+// keeps its own online-softmax state, and its arithmetic (chunks of kChunk
+// from lo, Dot, rescale, Accumulate: the 4-wide helpers do each row's and
+// column's exact operations) is the same whatever the run it belongs to, so
+// results do not depend on the batch.
 template <DType kType>
 void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                   float* out, int64_t t, int64_t h0, int64_t h1, float* scores) {
@@ -123,64 +197,76 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
   const int64_t pos = batch.positions[t];
   const int32_t* table = batch.block_tables[batch.seq_of_token[t]];
   const int64_t lo = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+  constexpr bool kConvert = kType == DType::kQ8_0;
+  constexpr DType kRead = kConvert ? DType::kF32 : kType;  // what Dot4/Accumulate4 read
   thread_local std::vector<float> buf;
-  const size_t need = static_cast<size_t>(2 * kSpan * D + nh * (D + 2));
+  const size_t need = static_cast<size_t>((kConvert ? 2 * kChunk * D : 0) + nh * (D + 2));
   if (buf.size() < need) buf.resize(need);
   float* kf = buf.data();
-  float* vf = kf + kSpan * D;
-  float* acc = vf + kSpan * D;  // nh x D
-  float* ml = acc + nh * D;     // nh x (m, l)
+  float* vf = kf + (kConvert ? kChunk * D : 0);
+  float* acc = vf + (kConvert ? kChunk * D : 0);  // nh x D
+  float* ml = acc + nh * D;                       // nh x (m, l)
   std::fill(acc, acc + nh * D, 0.0f);
   for (int64_t i = 0; i < nh; ++i) {
     ml[2 * i] = -INFINITY;
     ml[2 * i + 1] = 0.0f;
   }
-  int64_t offs[kChunk];
-  for (int64_t s0 = lo; s0 <= pos; s0 += kSpan) {
-    const int64_t ns = std::min(kSpan, pos + 1 - s0);
-    ConvertRows<kType>(kv.k, table, bs, KH, kh, D, s0, ns, kf);
-    ConvertRows<kType>(kv.v, table, bs, KH, kh, D, s0, ns, vf);
+  int64_t cache_offs[kChunk], f32_offs[kChunk];
+  for (int64_t j0 = lo; j0 <= pos; j0 += kChunk) {
+    const int64_t n = std::min(kChunk, pos + 1 - j0);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t jj = j0 + j;
+      cache_offs[j] = ((static_cast<int64_t>(table[jj / bs]) * bs + jj % bs) * KH + kh) * D;
+      f32_offs[j] = j * D;
+    }
+    const void* kb = kv.k;
+    const void* vb = kv.v;
+    const int64_t* offs = cache_offs;
+    if constexpr (kConvert) {
+      ConvertRows<kType>(kv.k, cache_offs, D, n, kf);
+      ConvertRows<kType>(kv.v, cache_offs, D, n, vf);
+      kb = kf;
+      vb = vf;
+      offs = f32_offs;
+    }
+    const int64_t n8 = (n + 7) / 8 * 8;
     for (int64_t i = 0; i < nh; ++i) {
       const float* qh = q + (t * H + h0 + i) * D;
       float* acch = acc + i * D;
       float m = ml[2 * i], l = ml[2 * i + 1];
-      for (int64_t j0 = 0; j0 < ns; j0 += kChunk) {
-        const int64_t n = std::min(kChunk, ns - j0);
-        for (int64_t j = 0; j < n; ++j) {
-          offs[j] = (j0 + j) * D;
-          scores[j] = Dot<DType::kF32>(qh, kf, offs[j], D) * p.scale;
+      int64_t j = 0;
+      if (D % 8 == 0) {
+        for (; j + 4 <= n; j += 4) {
+          _mm_storeu_ps(scores + j, _mm_mul_ps(Dot4<kRead>(qh, kb, offs + j, D), _mm_set1_ps(p.scale)));
         }
-        const int64_t n8 = (n + 7) / 8 * 8;
-        for (int64_t j = n; j < n8; ++j) scores[j] = -INFINITY;
-        if (p.softcap > 0.0f) {
-          const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
-          for (int64_t j = 0; j < n8; j += 8) {
-            const __m256 sc = _mm256_loadu_ps(scores + j);
-            _mm256_storeu_ps(scores + j, _mm256_mul_ps(cap, Tanh(_mm256_mul_ps(sc, inv))));
-          }
-        }
-        float cmax = m;
-        for (int64_t j = 0; j < n; ++j) cmax = std::max(cmax, scores[j]);
-        const float alpha = m == -INFINITY ? 0.0f : std::exp(m - cmax);
-        const __m256 vmax = _mm256_set1_ps(cmax);
-        __m256 vsum = _mm256_setzero_ps();
-        for (int64_t j = 0; j < n8; j += 8) {
-          __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
-          // Padding lanes (positions >= n) must weigh exactly 0.
-          const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)),
-                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-          const __m256 valid =
-              _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
-          e = _mm256_and_ps(e, valid);
-          _mm256_storeu_ps(scores + j, e);
-          vsum = _mm256_add_ps(vsum, e);
-        }
-        l = l * alpha + HSum(vsum);
-        Accumulate<DType::kF32>(acch, alpha, scores, offs, n, vf, D);
-        m = cmax;
       }
-      ml[2 * i] = m;
-      ml[2 * i + 1] = l;
+      for (; j < n; ++j) scores[j] = Dot<kRead>(qh, kb, offs[j], D) * p.scale;
+      for (j = n; j < n8; ++j) scores[j] = -INFINITY;
+      if (p.softcap > 0.0f) {
+        const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
+        for (j = 0; j < n8; j += 8) {
+          const __m256 sc = _mm256_loadu_ps(scores + j);
+          _mm256_storeu_ps(scores + j, _mm256_mul_ps(cap, Tanh(_mm256_mul_ps(sc, inv))));
+        }
+      }
+      float cmax = m;
+      for (j = 0; j < n; ++j) cmax = std::max(cmax, scores[j]);
+      const float alpha = m == -INFINITY ? 0.0f : std::exp(m - cmax);
+      const __m256 vmax = _mm256_set1_ps(cmax);
+      __m256 vsum = _mm256_setzero_ps();
+      for (j = 0; j < n8; j += 8) {
+        __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
+        // Padding lanes (positions >= n) must weigh exactly 0.
+        const __m256i lane =
+            _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
+        e = _mm256_and_ps(e, valid);
+        _mm256_storeu_ps(scores + j, e);
+        vsum = _mm256_add_ps(vsum, e);
+      }
+      ml[2 * i] = cmax;
+      ml[2 * i + 1] = l * alpha + HSum(vsum);
+      Accumulate4<kRead>(acch, alpha, scores, offs, n, vb, D);
     }
   }
   for (int64_t i = 0; i < nh; ++i) {
