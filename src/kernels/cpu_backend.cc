@@ -30,6 +30,8 @@ namespace {
 constexpr int64_t kInlineWork = 1 << 15;
 // Elements per task of elementwise ops (a multiple of 8).
 constexpr int64_t kElemChunk = 1 << 14;
+// Smallest decode MatMul task (rows; a multiple of 16).
+constexpr int64_t kMinDecodeRows = 32;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -90,15 +92,28 @@ class CpuBackend final : public Backend {
       return Status::Ok();
     }
     // NOTE: tasks of 16-row multiples, claimed dynamically (which balances
-    // load on a busy machine). Prefill: about 64 tasks. Decode (T <= 4): 4 per
-    // thread, so each thread streams long contiguous runs of rows (the
-    // prefetchers' best case) and claims few tasks: on 2 threads, SmolLM2's
-    // 576-row matrices went from 36 tasks of 16 rows to 8 of 80. A row's result
-    // does not depend on the task it falls in (every kernel computes a row
-    // the same way in any group or tile: the invariance test), so the split
-    // may depend on the thread count without changing any output.
-    const int64_t target_tasks = T <= 4 ? 4 * static_cast<int64_t>(pool_.n_threads()) : 64;
-    const int64_t rows_per_task = std::max<int64_t>(16, CeilDiv(CeilDiv(N, target_tasks), 16) * 16);
+    // load on a busy machine). A row's result does not depend on the task it
+    // falls in (every kernel computes a row the same way in any group or
+    // tile: the invariance test), so the split may depend on the thread
+    // count without changing any output.
+    if (T <= 4) {
+      // Decode: guided sizes, each task a fixed share of the rows still
+      // unclaimed (1 / (2 x threads)), down to kMinDecodeRows. The first
+      // tasks are long contiguous runs (the prefetchers' best case), and
+      // the last ones short, so the threads reach the end of the op together
+      // instead of one waiting out the other's last big task.
+      const int64_t n = pool_.n_threads();
+      bounds_.assign(1, 0);
+      for (int64_t r = 0; r < N;) {
+        r = std::min(N, r + std::max(kMinDecodeRows, CeilDiv(CeilDiv(N - r, 2 * n), 16) * 16));
+        bounds_.push_back(r);
+      }
+      pool_.Run(static_cast<int64_t>(bounds_.size()) - 1,
+                [&](int64_t task, int) { rows(bounds_[task], bounds_[task + 1]); });
+      return Status::Ok();
+    }
+    // Prefill: about 64 equal tasks.
+    const int64_t rows_per_task = std::max<int64_t>(16, CeilDiv(CeilDiv(N, 64), 16) * 16);
     pool_.Run(CeilDiv(N, rows_per_task), [&](int64_t task, int) {
       rows(task * rows_per_task, std::min(N, (task + 1) * rows_per_task));
     });
@@ -230,6 +245,7 @@ class CpuBackend final : public Backend {
 
   ThreadPool pool_;
   std::vector<uint8_t> act_;        // quantized activations of the current MatMul
+  std::vector<int64_t> bounds_;     // row boundaries of the current decode MatMul's tasks
   std::vector<float> attn_scratch_;  // per-thread attention accumulators
   std::vector<double> inv_freq_;     // RoPE frequencies of the current call
 };
