@@ -13,7 +13,13 @@ volatile uint64_t g_sink = 0;
 
 void Touch(const formiga::GgufValue& v) {
   g_sink = g_sink + v.u + static_cast<uint64_t>(v.i) + v.str.size();
-  for (const formiga::GgufValue& item : v.items) Touch(item);
+  if (v.type != formiga::GgufType::kArray) return;
+  if (!v.is_compact()) {
+    for (const formiga::GgufValue& item : v.items) Touch(item);
+    return;
+  }
+  // Compact arrays: every item, through the accessors (bounds checked by ASan).
+  for (size_t k = 0; k < v.size(); ++k) Touch(v.At(k));
 }
 
 }  // namespace

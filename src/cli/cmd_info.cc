@@ -134,12 +134,12 @@ json ScalarJson(const GgufValue& v) {
 json ValueJson(const GgufValue& v) {
   if (v.type != GgufType::kArray) return ScalarJson(v);
   json items = json::array();
-  const bool truncated = v.items.size() > kArrayFull;
-  const size_t n = truncated ? kArrayPreview : v.items.size();
-  for (size_t k = 0; k < n; ++k) items.push_back(ValueJson(v.items[k]));
+  const bool truncated = v.size() > kArrayFull;
+  const size_t n = truncated ? kArrayPreview : v.size();
+  for (size_t k = 0; k < n; ++k) items.push_back(ValueJson(v.At(k)));
   return json{{"type", "array"},
               {"elem_type", GgufTypeName(v.elem_type)},
-              {"length", v.items.size()},
+              {"length", v.size()},
               {"value", std::move(items)},
               {"truncated", truncated}};
 }
@@ -156,10 +156,10 @@ std::string ValueText(const GgufValue& v) {
     case GgufType::kFloat32:
     case GgufType::kFloat64: return FormatDouble(v.f);
     case GgufType::kArray: {
-      std::string s = std::string("[") + GgufTypeName(v.elem_type) + " x " + std::to_string(v.items.size()) + "]";
-      if (v.items.size() <= kArrayPreview) {
+      std::string s = std::string("[") + GgufTypeName(v.elem_type) + " x " + std::to_string(v.size()) + "]";
+      if (v.size() <= kArrayPreview) {
         s += " {";
-        for (size_t k = 0; k < v.items.size(); ++k) s += (k ? ", " : "") + ValueText(v.items[k]);
+        for (size_t k = 0; k < v.size(); ++k) s += (k ? ", " : "") + ValueText(v.At(k));
         s += "}";
       }
       return s;
@@ -217,18 +217,18 @@ TokenizerSummary SummarizeTokenizer(const GgufFile& f) {
   }
   const GgufValue* tokens = f.Find("tokenizer.ggml.tokens");
   const bool have_tokens = tokens != nullptr && tokens->type == GgufType::kArray;
-  if (have_tokens) add("vocab_size", tokens->items.size(), std::to_string(tokens->items.size()) + " tokens");
+  if (have_tokens) add("vocab_size", tokens->size(), std::to_string(tokens->size()) + " tokens");
   const GgufValue* merges = f.Find("tokenizer.ggml.merges");
   if (merges != nullptr && merges->type == GgufType::kArray) {
-    add("merges", merges->items.size(), std::to_string(merges->items.size()));
+    add("merges", merges->size(), std::to_string(merges->size()));
   }
   if (f.Find("tokenizer.ggml.scores") != nullptr) add("has_scores", true, "yes");
   for (const char* which : {"bos", "eos", "eot", "eom", "unknown", "padding", "seperator", "mask"}) {
     Result<int64_t> id = f.GetInt(std::string("tokenizer.ggml.") + which + "_token_id");
     if (!id.ok()) continue;
     std::string text;
-    if (have_tokens && *id >= 0 && static_cast<uint64_t>(*id) < tokens->items.size()) {
-      text = tokens->items[static_cast<size_t>(*id)].str;
+    if (have_tokens && *id >= 0 && static_cast<uint64_t>(*id) < tokens->size()) {
+      text = tokens->At(static_cast<size_t>(*id)).str;
     }
     s.j[std::string(which) + "_token_id"] = *id;
     s.j[std::string(which) + "_token"] = text;

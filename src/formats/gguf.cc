@@ -63,6 +63,16 @@ class Cursor {
     return Status::Ok();
   }
 
+  // Copies `n` bytes (the caller has checked that they are there).
+  Status ReadBytes(char* out, size_t n, const char* what) {
+    if (remaining() < n) {
+      return Error(pos_, std::string("file truncated while reading ") + what);
+    }
+    if (n != 0) std::memcpy(out, data_ + pos_, n);
+    pos_ += n;
+    return Status::Ok();
+  }
+
   Status ReadString(std::string* out, const char* what, uint64_t max_len) {
     size_t at = pos_;
     uint64_t len = 0;
@@ -89,9 +99,11 @@ class Cursor {
 };
 
 // Reads metadata values, bounding nesting and the total number of array items.
-// NOTE: a GgufValue takes ~100 bytes in memory, so a u8 array of N items costs
-// ~100*N bytes; kGgufMaxArrayItems caps that blow-up for hostile files while
-// leaving room for real vocabularies (a few 100k tokens, scores, types, merges).
+// NOTE: arrays of scalars and strings are stored compactly (gguf.h), but an
+// array of arrays costs a GgufValue (~150 bytes) per item, and a string array
+// 4 bytes per item beyond its characters; kGgufMaxArrayItems caps that
+// blow-up for hostile files while leaving room for real vocabularies (a few
+// 100k tokens, scores, types, merges).
 class ValueReader {
  public:
   explicit ValueReader(Cursor* cur) : cur_(cur) {}
@@ -176,10 +188,52 @@ class ValueReader {
     }
     total_items_ += count;
     out->elem_type = elem;
-    out->items.resize(static_cast<size_t>(count));
-    for (GgufValue& item : out->items) {
-      FORMIGA_RETURN_IF_ERROR(ReadValue(elem, depth + 1, &item));
+    const size_t n = static_cast<size_t>(count);
+    if (elem == GgufType::kArray) {
+      out->items.resize(n);
+      for (GgufValue& item : out->items) {
+        FORMIGA_RETURN_IF_ERROR(ReadValue(elem, depth + 1, &item));
+      }
+      return Status::Ok();
     }
+    if (elem == GgufType::kString) return ReadStringItems(n, out);
+    // Scalars: the on-disk bytes are the compact form (count * width bytes,
+    // checked above against the bytes left).
+    const size_t bytes = n * GgufScalarWidth(elem);
+    const size_t data_at = cur_->pos();
+    out->packed.resize(bytes);
+    FORMIGA_RETURN_IF_ERROR(cur_->ReadBytes(out->packed.data(), bytes, "array items"));
+    if (elem == GgufType::kBool) {
+      for (size_t k = 0; k < n; ++k) {
+        const uint8_t v = static_cast<uint8_t>(out->packed[k]);
+        if (v > 1) return cur_->Error(data_at + k, "bool value " + std::to_string(v) + " is neither 0 nor 1");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Strings: characters back to back in `packed`, the end of each in `ends`.
+  Status ReadStringItems(size_t n, GgufValue* out) {
+    out->ends.reserve(n);
+    for (size_t k = 0; k < n; ++k) {
+      size_t at = cur_->pos();
+      uint64_t len = 0;
+      FORMIGA_RETURN_IF_ERROR(cur_->Read(&len, "string value"));
+      if (len > cur_->remaining()) {
+        return cur_->Error(at, "string value length " + std::to_string(len) +
+                                   " goes beyond the end of the file (" + std::to_string(cur_->remaining()) +
+                                   " bytes left)");
+      }
+      if (len > kGgufMaxStringArrayBytes - out->packed.size()) {
+        return cur_->Error(at, "the strings of one array exceed " + std::to_string(kGgufMaxStringArrayBytes) +
+                                   " bytes in total (limit of this reader)");
+      }
+      const size_t old = out->packed.size();
+      out->packed.resize(old + static_cast<size_t>(len));
+      FORMIGA_RETURN_IF_ERROR(cur_->ReadBytes(out->packed.data() + old, static_cast<size_t>(len), "string value"));
+      out->ends.push_back(static_cast<uint32_t>(out->packed.size()));
+    }
+    out->packed.shrink_to_fit();
     return Status::Ok();
   }
 
@@ -216,76 +270,6 @@ const char* GgufTypeName(GgufType type) {
     case GgufType::kFloat64: return "float64";
   }
   return "unknown";
-}
-
-// ---- GgufValue -------------------------------------------------------------
-
-bool GgufValue::is_unsigned() const {
-  switch (type) {
-    case GgufType::kUint8:
-    case GgufType::kUint16:
-    case GgufType::kUint32:
-    case GgufType::kUint64:
-    case GgufType::kBool: return true;
-    default: return false;
-  }
-}
-
-bool GgufValue::is_signed() const {
-  switch (type) {
-    case GgufType::kInt8:
-    case GgufType::kInt16:
-    case GgufType::kInt32:
-    case GgufType::kInt64: return true;
-    default: return false;
-  }
-}
-
-bool GgufValue::is_integer() const { return is_unsigned() || is_signed(); }
-
-bool GgufValue::is_float() const { return type == GgufType::kFloat32 || type == GgufType::kFloat64; }
-
-Result<int64_t> GgufValue::AsInt() const {
-  if (is_signed()) return i;
-  if (is_unsigned()) {
-    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return Status::OutOfRange("value " + std::to_string(u) + " does not fit in int64");
-    }
-    return static_cast<int64_t>(u);
-  }
-  return Status::InvalidArgument(std::string("expected an integer, found ") + GgufTypeName(type));
-}
-
-Result<double> GgufValue::AsFloat() const {
-  if (is_float()) return f;
-  if (is_signed()) return static_cast<double>(i);
-  if (is_unsigned()) return static_cast<double>(u);
-  return Status::InvalidArgument(std::string("expected a number, found ") + GgufTypeName(type));
-}
-
-GgufValue GgufValue::Uint8(uint8_t v) { GgufValue x; x.type = GgufType::kUint8; x.u = v; return x; }
-GgufValue GgufValue::Int8(int8_t v) { GgufValue x; x.type = GgufType::kInt8; x.i = v; return x; }
-GgufValue GgufValue::Uint16(uint16_t v) { GgufValue x; x.type = GgufType::kUint16; x.u = v; return x; }
-GgufValue GgufValue::Int16(int16_t v) { GgufValue x; x.type = GgufType::kInt16; x.i = v; return x; }
-GgufValue GgufValue::Uint32(uint32_t v) { GgufValue x; x.type = GgufType::kUint32; x.u = v; return x; }
-GgufValue GgufValue::Int32(int32_t v) { GgufValue x; x.type = GgufType::kInt32; x.i = v; return x; }
-GgufValue GgufValue::Uint64(uint64_t v) { GgufValue x; x.type = GgufType::kUint64; x.u = v; return x; }
-GgufValue GgufValue::Int64(int64_t v) { GgufValue x; x.type = GgufType::kInt64; x.i = v; return x; }
-GgufValue GgufValue::Float32(float v) { GgufValue x; x.type = GgufType::kFloat32; x.f = v; return x; }
-GgufValue GgufValue::Float64(double v) { GgufValue x; x.type = GgufType::kFloat64; x.f = v; return x; }
-GgufValue GgufValue::Bool(bool v) { GgufValue x; x.type = GgufType::kBool; x.u = v ? 1 : 0; return x; }
-GgufValue GgufValue::String(std::string v) {
-  GgufValue x;
-  x.type = GgufType::kString;
-  x.str = std::move(v);
-  return x;
-}
-GgufValue GgufValue::Array(GgufType elem, std::vector<GgufValue> items) {
-  GgufValue x;
-  x.type = GgufType::kArray;
-  x.elem_type = elem;
-  x.items = std::move(items);
-  return x;
 }
 
 int64_t GgufTensorInfo::n_elements() const {
@@ -535,15 +519,20 @@ Result<bool> GgufFile::GetBool(std::string_view key) const {
   return v->u != 0;
 }
 
-Result<std::vector<std::string>> GgufFile::GetStringArray(std::string_view key) const {
+Result<const GgufValue*> GgufFile::GetArray(std::string_view key, GgufType elem) const {
   const GgufValue* v = Find(key);
   if (v == nullptr) return Missing(path_, key);
-  if (v->type != GgufType::kArray || v->elem_type != GgufType::kString) {
-    return WrongType(path_, key, *v, "array of string");
+  if (v->type != GgufType::kArray || v->elem_type != elem) {
+    return WrongType(path_, key, *v, (std::string("array of ") + GgufTypeName(elem)).c_str());
   }
+  return v;
+}
+
+Result<std::vector<std::string>> GgufFile::GetStringArray(std::string_view key) const {
+  FORMIGA_ASSIGN_OR_RETURN(const GgufValue* v, GetArray(key, GgufType::kString));
   std::vector<std::string> out;
-  out.reserve(v->items.size());
-  for (const GgufValue& item : v->items) out.push_back(item.str);
+  out.reserve(v->size());
+  for (size_t k = 0; k < v->size(); ++k) out.emplace_back(v->StringAt(k));
   return out;
 }
 
@@ -556,9 +545,9 @@ Result<std::vector<double>> GgufFile::GetFloatArray(std::string_view key) const 
     return WrongType(path_, key, *v, "array of numbers");
   }
   std::vector<double> out;
-  out.reserve(v->items.size());
-  for (const GgufValue& item : v->items) {
-    FORMIGA_ASSIGN_OR_RETURN(double x, item.AsFloat());
+  out.reserve(v->size());
+  for (size_t k = 0; k < v->size(); ++k) {
+    FORMIGA_ASSIGN_OR_RETURN(double x, v->FloatAt(k));
     out.push_back(x);
   }
   return out;
@@ -571,9 +560,9 @@ Result<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key) const {
   probe.type = v->elem_type;
   if (v->type != GgufType::kArray || !probe.is_integer()) return WrongType(path_, key, *v, "array of integers");
   std::vector<int64_t> out;
-  out.reserve(v->items.size());
-  for (const GgufValue& item : v->items) {
-    Result<int64_t> x = item.AsInt();
+  out.reserve(v->size());
+  for (size_t k = 0; k < v->size(); ++k) {
+    Result<int64_t> x = v->IntAt(k);
     if (!x.ok()) return x.status().WithContext(path_ + ": metadata key '" + std::string(key) + "'");
     out.push_back(*x);
   }

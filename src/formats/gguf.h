@@ -40,8 +40,17 @@ enum class GgufType : uint32_t {
 
 const char* GgufTypeName(GgufType type);
 
-// One metadata value. Scalars use the field of their kind; arrays keep their
-// element type and items (arrays of arrays nest).
+// One metadata value. Scalars use the field of their kind. Arrays keep their
+// element type and their items in a compact form (a vocabulary of 262k tokens
+// costs its characters plus 4 bytes a token, not a GgufValue per token):
+//   - scalars (elem_type kUint8..kFloat64, kBool): `packed` holds the items'
+//     little-endian bytes back to back, as on disk (size() * width bytes);
+//   - strings: `packed` holds the characters back to back; item k is
+//     packed[ends[k-1], ends[k]) (ends[-1] = 0);
+//   - arrays of arrays: `items` (the general form, one GgufValue per item).
+// An array built by Array()/Append() from items that do not match elem_type
+// (or do not fit its width) also keeps the general form, so that GgufWriter
+// can reject it. Read items with size(), At(), StringAt(), IntAt(), FloatAt().
 struct GgufValue {
   GgufType type = GgufType::kUint8;
   uint64_t u = 0;        // kUint8..kUint64, and kBool (0/1)
@@ -49,7 +58,9 @@ struct GgufValue {
   double f = 0.0;        // kFloat32, kFloat64
   std::string str;       // kString
   GgufType elem_type = GgufType::kUint8;  // kArray
-  std::vector<GgufValue> items;           // kArray
+  std::string packed;                     // kArray, compact form (see above)
+  std::vector<uint32_t> ends;             // kArray of strings, compact form
+  std::vector<GgufValue> items;           // kArray, general form
 
   bool is_integer() const;
   bool is_float() const;
@@ -58,6 +69,20 @@ struct GgufValue {
   // Any integer type (or bool) as int64 / uint64; floats are not converted.
   Result<int64_t> AsInt() const;
   Result<double> AsFloat() const;  // float or integer
+
+  // ---- arrays (REQUIRE type == kArray)
+  bool is_compact() const { return items.empty() && elem_type != GgufType::kArray; }
+  size_t size() const;
+  GgufValue At(size_t k) const;  // item k as a value (copies; for generic code)
+  // Item k of an array of strings. REQUIRES: elem_type == kString.
+  std::string_view StringAt(size_t k) const;
+  // Item k as AsInt() / AsFloat() would convert it.
+  Result<int64_t> IntAt(size_t k) const;
+  Result<double> FloatAt(size_t k) const;
+  // Appends `item`, compactly when it has elem_type and fits its width.
+  void Append(const GgufValue& item);
+  void AppendString(std::string_view s);  // REQUIRES: elem_type == kString
+  void Truncate(size_t n);                // keeps the first n items
 
   // Builders (for GgufWriter and tests). Array() does not check that the
   // items have `elem`'s type; GgufWriter::Begin does.
@@ -73,8 +98,11 @@ struct GgufValue {
   static GgufValue Float64(double v);
   static GgufValue Bool(bool v);
   static GgufValue String(std::string v);
-  static GgufValue Array(GgufType elem, std::vector<GgufValue> items);
+  static GgufValue Array(GgufType elem, std::vector<GgufValue> items = {});
 };
+
+// Bytes of one scalar of `type` on disk (0 for kString and kArray).
+size_t GgufScalarWidth(GgufType type);
 
 // Limits the reader enforces (documented in docs/formats.md).
 inline constexpr uint32_t kGgufMaxDims = 4;            // GGML_MAX_DIMS
@@ -82,6 +110,7 @@ inline constexpr int kGgufMaxNesting = 8;              // arrays of arrays of ..
 inline constexpr uint64_t kGgufMaxArrayItems = 1ull << 23;  // all metadata array items together
 inline constexpr uint64_t kGgufMaxKeyLength = 65535;
 inline constexpr uint64_t kGgufMaxTensorNameLength = 4096;
+inline constexpr uint64_t kGgufMaxStringArrayBytes = 0xffffffffu;  // characters of one string array
 
 struct GgufTensorInfo {
   std::string name;
@@ -119,6 +148,8 @@ class GgufFile {
   Result<int64_t> GetInt(std::string_view key) const;       // any integer type
   Result<double> GetFloat(std::string_view key) const;      // float or integer
   Result<bool> GetBool(std::string_view key) const;
+  // An array with items of type `elem`, read in place (no copy).
+  Result<const GgufValue*> GetArray(std::string_view key, GgufType elem) const;
   Result<std::vector<std::string>> GetStringArray(std::string_view key) const;
   Result<std::vector<double>> GetFloatArray(std::string_view key) const;
   Result<std::vector<int64_t>> GetIntArray(std::string_view key) const;

@@ -195,8 +195,8 @@ TEST(GgufParse, ValidSmallFile) {
   ASSERT_NE(nested, nullptr);
   ASSERT_EQ(nested->elem_type, GgufType::kArray);
   ASSERT_EQ(nested->items.size(), 2u);
-  EXPECT_EQ(nested->items[0].items[1].i, 2);
-  EXPECT_EQ(nested->items[1].items[0].i, 3);
+  EXPECT_EQ(nested->items[0].At(1).i, 2);
+  EXPECT_EQ(nested->items[1].At(0).i, 3);
   ASSERT_EQ(r->tensors().size(), 2u);
   const GgufTensorInfo* b = r->FindTensor("b");
   EXPECT_EQ(b->type, DType::kF16);
@@ -208,6 +208,75 @@ TEST(GgufParse, ValidSmallFile) {
 }
 
 // Every prefix of a valid file is a truncated file: it must fail, not crash.
+TEST(GgufParse, ScalarAndStringArraysAreCompact) {
+  Spec spec = ValidSpec();
+  spec.kvs.push_back(Bytes().Str("x.u16").Put<uint32_t>(9).Put<uint32_t>(2).Put<uint64_t>(3)
+                         .Put<uint16_t>(7).Put<uint16_t>(0).Put<uint16_t>(65535).b);
+  spec.kvs.push_back(Bytes().Str("x.f32").Put<uint32_t>(9).Put<uint32_t>(6).Put<uint64_t>(2)
+                         .Put<float>(-1.5f).Put<float>(0.25f).b);
+  spec.kvs.push_back(Bytes().Str("x.bools").Put<uint32_t>(9).Put<uint32_t>(7).Put<uint64_t>(2)
+                         .Put<uint8_t>(1).Put<uint8_t>(0).b);
+  std::vector<uint8_t> bytes = Build(spec);
+  Result<GgufFile> r = ParseBytes(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const GgufValue* tokens = r->Find("tokenizer.ggml.tokens");
+  ASSERT_TRUE(tokens->is_compact());
+  EXPECT_TRUE(tokens->items.empty());
+  EXPECT_EQ(tokens->packed, "abc");
+  ASSERT_EQ(tokens->size(), 3u);
+  EXPECT_EQ(tokens->StringAt(1), "bc");
+  EXPECT_EQ(tokens->StringAt(2), "");
+  EXPECT_EQ(tokens->At(0).str, "a");
+  const GgufValue* u16 = r->Find("x.u16");
+  ASSERT_EQ(u16->size(), 3u);
+  EXPECT_EQ(u16->packed.size(), 6u);
+  EXPECT_EQ(*u16->IntAt(2), 65535);
+  EXPECT_EQ(u16->At(2).type, GgufType::kUint16);
+  EXPECT_EQ(u16->At(2).u, 65535u);
+  EXPECT_EQ(*r->GetIntArray("x.u16"), (std::vector<int64_t>{7, 0, 65535}));
+  EXPECT_EQ(*r->GetFloatArray("x.f32"), (std::vector<double>{-1.5, 0.25}));
+  EXPECT_EQ(*r->GetIntArray("x.bools"), (std::vector<int64_t>{1, 0}));
+  EXPECT_TRUE(r->GetStringArray("x.u16").status().IsInvalidArgument());
+  Result<const GgufValue*> a = r->GetArray("x.f32", GgufType::kFloat32);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(*(*a)->FloatAt(1), 0.25);
+  EXPECT_TRUE(r->GetArray("x.f32", GgufType::kInt32).status().IsInvalidArgument());
+  EXPECT_TRUE(r->GetArray("x.none", GgufType::kInt32).status().IsNotFound());
+}
+
+TEST(GgufValue, BuildAppendTruncate) {
+  GgufValue s = GgufValue::Array(GgufType::kString, {GgufValue::String("x"), GgufValue::String("yz")});
+  s.AppendString("");
+  s.Append(GgufValue::String("w"));
+  ASSERT_TRUE(s.is_compact());
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s.StringAt(1), "yz");
+  EXPECT_EQ(s.StringAt(3), "w");
+  s.Truncate(2);
+  EXPECT_EQ(s.size(), 2u);
+  EXPECT_EQ(s.packed, "xyz");
+  s.Truncate(0);
+  EXPECT_EQ(s.size(), 0u);
+
+  GgufValue i = GgufValue::Array(GgufType::kInt32, {GgufValue::Int32(-3)});
+  i.Append(GgufValue::Int32(5));
+  ASSERT_TRUE(i.is_compact());
+  EXPECT_EQ(*i.IntAt(0), -3);
+  EXPECT_EQ(*i.FloatAt(1), 5.0);
+  i.Truncate(1);
+  EXPECT_EQ(i.size(), 1u);
+  // An item of another type keeps every item, in the general form.
+  i.Append(GgufValue::String("bad"));
+  EXPECT_FALSE(i.is_compact());
+  ASSERT_EQ(i.size(), 2u);
+  EXPECT_EQ(i.At(0).i, -3);
+  EXPECT_EQ(i.At(1).str, "bad");
+  // Out of range for the element width: general form too.
+  GgufValue u8 = GgufValue::Uint8(0);
+  u8.u = 300;
+  EXPECT_FALSE(GgufValue::Array(GgufType::kUint8, {u8}).is_compact());
+}
+
 TEST(GgufParse, EveryTruncationFailsCleanly) {
   std::vector<uint8_t> bytes = Build(ValidSpec());
   for (size_t n = 0; n < bytes.size(); ++n) {
@@ -250,6 +319,18 @@ const Corruption kCorruptions[] = {
      "unknown array element type 77"},
     {"bool not 0/1", [](Spec* s) { s->kvs[1] = Bytes().Str("k").Put<uint32_t>(7).Put<uint8_t>(2).b; },
      "neither 0 nor 1"},
+    {"bool array item not 0/1",
+     [](Spec* s) {
+       s->kvs[1] = Bytes().Str("k").Put<uint32_t>(9).Put<uint32_t>(7).Put<uint64_t>(3)
+                       .Put<uint8_t>(1).Put<uint8_t>(0).Put<uint8_t>(5).b;
+     },
+     "bool value 5 is neither 0 nor 1"},
+    {"string array item beyond the end",
+     [](Spec* s) {
+       s->kvs[1] = Bytes().Str("k").Put<uint32_t>(9).Put<uint32_t>(8).Put<uint64_t>(2)
+                       .Str("ok").Put<uint64_t>(1ull << 40).b;
+     },
+     "goes beyond the end"},
     {"deep nesting",
      [](Spec* s) {
        Bytes b;

@@ -45,6 +45,7 @@ Status ValidateValue(const std::string& key, const GgufValue& v, int depth) {
       if (static_cast<uint32_t>(v.elem_type) > static_cast<uint32_t>(GgufType::kFloat64)) {
         return bad("unknown array element type");
       }
+      if (v.is_compact()) return Status::Ok();  // items of elem_type that fit (GgufValue::Append)
       for (const GgufValue& item : v.items) {
         if (item.type != v.elem_type) {
           return bad(std::string("array of ") + GgufTypeName(v.elem_type) + " holds an item of type " +
@@ -99,24 +100,21 @@ void GgufWriter::SetFloat32(std::string key, float v) { Set(std::move(key), Gguf
 void GgufWriter::SetBool(std::string key, bool v) { Set(std::move(key), GgufValue::Bool(v)); }
 
 void GgufWriter::SetStringArray(std::string key, std::vector<std::string> v) {
-  std::vector<GgufValue> items;
-  items.reserve(v.size());
-  for (std::string& s : v) items.push_back(GgufValue::String(std::move(s)));
-  Set(std::move(key), GgufValue::Array(GgufType::kString, std::move(items)));
+  GgufValue a = GgufValue::Array(GgufType::kString);
+  for (const std::string& s : v) a.AppendString(s);
+  Set(std::move(key), std::move(a));
 }
 
 void GgufWriter::SetFloat32Array(std::string key, std::vector<float> v) {
-  std::vector<GgufValue> items;
-  items.reserve(v.size());
-  for (float x : v) items.push_back(GgufValue::Float32(x));
-  Set(std::move(key), GgufValue::Array(GgufType::kFloat32, std::move(items)));
+  GgufValue a = GgufValue::Array(GgufType::kFloat32);
+  a.packed.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  Set(std::move(key), std::move(a));
 }
 
 void GgufWriter::SetInt32Array(std::string key, std::vector<int32_t> v) {
-  std::vector<GgufValue> items;
-  items.reserve(v.size());
-  for (int32_t x : v) items.push_back(GgufValue::Int32(x));
-  Set(std::move(key), GgufValue::Array(GgufType::kInt32, std::move(items)));
+  GgufValue a = GgufValue::Array(GgufType::kInt32);
+  a.packed.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int32_t));
+  Set(std::move(key), std::move(a));
 }
 
 Status GgufWriter::AddTensor(std::string name, std::vector<int64_t> shape, DType type) {
@@ -181,7 +179,7 @@ Status GgufWriter::WritePadding(uint64_t align) {
   return Status::Ok();
 }
 
-Status GgufWriter::WriteString(const std::string& s) {
+Status GgufWriter::WriteString(std::string_view s) {
   uint64_t len = s.size();
   FORMIGA_RETURN_IF_ERROR(WriteRaw(&len, sizeof(len)));
   return WriteRaw(s.data(), s.size());
@@ -203,10 +201,17 @@ Status GgufWriter::WriteValue(const GgufValue& v) {
     case GgufType::kString: return WriteString(v.str);
     case GgufType::kArray: {
       uint32_t elem = static_cast<uint32_t>(v.elem_type);
-      uint64_t count = v.items.size();
+      uint64_t count = v.size();
       FORMIGA_RETURN_IF_ERROR(WriteRaw(&elem, 4));
       FORMIGA_RETURN_IF_ERROR(WriteRaw(&count, 8));
-      for (const GgufValue& item : v.items) FORMIGA_RETURN_IF_ERROR(WriteValue(item));
+      if (!v.is_compact()) {
+        for (const GgufValue& item : v.items) FORMIGA_RETURN_IF_ERROR(WriteValue(item));
+      } else if (v.elem_type == GgufType::kString) {
+        for (size_t k = 0; k < v.size(); ++k) FORMIGA_RETURN_IF_ERROR(WriteString(v.StringAt(k)));
+      } else {
+        // The compact form of scalars is their on-disk bytes.
+        FORMIGA_RETURN_IF_ERROR(WriteRaw(v.packed.data(), v.packed.size()));
+      }
       return Status::Ok();
     }
   }

@@ -90,7 +90,7 @@ class GgufWriter {
   Status WriteRaw(const void* data, size_t n);
   Status WritePadding(uint64_t align);
   Status WriteValue(const GgufValue& v);
-  Status WriteString(const std::string& s);
+  Status WriteString(std::string_view s);
   void Abort();
 
   uint32_t alignment_;

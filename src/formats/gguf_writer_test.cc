@@ -123,7 +123,7 @@ TEST(GgufWriter, RoundTripsEveryValueTypeAndTensorType) {
   EXPECT_EQ(r->GetFloatArray("t.floats")->at(2), static_cast<double>(3.4028235e38f));
   const GgufValue* nested = r->Find("t.nested");
   ASSERT_NE(nested, nullptr);
-  EXPECT_EQ(nested->items[1].items[0].str, "x");
+  EXPECT_EQ(nested->items[1].StringAt(0), "x");
   EXPECT_EQ(r->Find("t.i8")->i, -128);
   EXPECT_EQ(r->Find("t.u16")->u, 65535u);
 

@@ -83,7 +83,7 @@ Result<ModelConfig> ConfigFromGguf(const GgufFile& f) {
   // Vocabulary: the tokenizer's token list is authoritative (llama.cpp takes
   // n_vocab from it); fall back to <arch>.vocab_size, then the embedding rows.
   if (const GgufValue* v = f.Find("tokenizer.ggml.tokens"); v != nullptr && v->type == GgufType::kArray) {
-    c.vocab_size = static_cast<int64_t>(v->items.size());
+    c.vocab_size = static_cast<int64_t>(v->size());
   } else if (f.Find(p + "vocab_size") != nullptr) {
     FORMIGA_ASSIGN_OR_RETURN(c.vocab_size, f.GetInt(p + "vocab_size"));
   } else if (const GgufTensorInfo* t = f.FindTensor("token_embd.weight"); t != nullptr && t->shape.size() == 2) {

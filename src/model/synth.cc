@@ -56,42 +56,41 @@ Status CopyTokenizer(const GgufFile& donor, int64_t vocab, GgufWriter& w) {
     return Status::InvalidArgument(donor.path() + ": no tokenizer.ggml.tokens string array to copy the "
                                    "tokenizer from (pass --tokenizer-from MODEL.gguf)");
   }
-  const int64_t donor_vocab = static_cast<int64_t>(tokens->items.size());
+  const int64_t donor_vocab = static_cast<int64_t>(tokens->size());
   std::unordered_set<std::string> kept;  // only needed when shrinking
   if (vocab < donor_vocab) {
-    for (int64_t i = 0; i < vocab; ++i) kept.insert(tokens->items[i].str);
+    for (int64_t i = 0; i < vocab; ++i) kept.insert(std::string(tokens->StringAt(static_cast<size_t>(i))));
   }
   for (const auto& [key, value] : donor.metadata()) {
     if (key.rfind("tokenizer.", 0) != 0) continue;
     if (key == "tokenizer.ggml.tokens" || key == "tokenizer.ggml.token_type" || key == "tokenizer.ggml.scores") {
-      if (value.type != GgufType::kArray || static_cast<int64_t>(value.items.size()) != donor_vocab) {
+      if (value.type != GgufType::kArray || static_cast<int64_t>(value.size()) != donor_vocab) {
         return Status::Corruption(donor.path() + ": " + key + " does not have one entry per token");
       }
       GgufValue v = value;
       if (vocab < donor_vocab) {
-        v.items.resize(static_cast<size_t>(vocab));
+        v.Truncate(static_cast<size_t>(vocab));
       } else {
         for (int64_t i = donor_vocab; i < vocab; ++i) {
           if (key == "tokenizer.ggml.tokens") {
-            v.items.push_back(GgufValue::String("<formiga_unused_" + std::to_string(i - donor_vocab) + ">"));
+            v.Append(GgufValue::String("<formiga_unused_" + std::to_string(i - donor_vocab) + ">"));
           } else if (key == "tokenizer.ggml.token_type") {
-            v.items.push_back(GgufValue::Int32(kTokenTypeUnused));
+            v.Append(GgufValue::Int32(kTokenTypeUnused));
           } else {
-            v.items.push_back(GgufValue::Float32(0.0f));
+            v.Append(GgufValue::Float32(0.0f));
           }
         }
       }
       w.Set(key, std::move(v));
     } else if (key == "tokenizer.ggml.merges" && vocab < donor_vocab && value.type == GgufType::kArray) {
       // NOTE: a merge "a b" needs a, b and their concatenation in the vocab.
-      GgufValue v;
-      v.type = GgufType::kArray;
-      v.elem_type = GgufType::kString;
-      for (const GgufValue& m : value.items) {
-        const size_t sp = m.str.find(' ');
+      GgufValue v = GgufValue::Array(GgufType::kString);
+      for (size_t k = 0; k < value.size(); ++k) {
+        const std::string m(value.StringAt(k));
+        const size_t sp = m.find(' ');
         if (sp == std::string::npos) continue;
-        const std::string a = m.str.substr(0, sp), b = m.str.substr(sp + 1);
-        if (kept.count(a) && kept.count(b) && kept.count(a + b)) v.items.push_back(m);
+        const std::string a = m.substr(0, sp), b = m.substr(sp + 1);
+        if (kept.count(a) && kept.count(b) && kept.count(a + b)) v.AppendString(m);
       }
       w.Set(key, std::move(v));
     } else if (EndsWith(key, "_token_id")) {

@@ -82,7 +82,7 @@ void CheckSynth(const std::string& preset, const std::string& type, const std::s
   EXPECT_EQ(static_cast<int64_t>(tokens->size()), want.vocab_size);
   const GgufValue* tt = f->Find("tokenizer.ggml.token_type");
   ASSERT_NE(tt, nullptr);
-  EXPECT_EQ(static_cast<int64_t>(tt->items.size()), want.vocab_size);
+  EXPECT_EQ(static_cast<int64_t>(tt->size()), want.vocab_size);
   EXPECT_NE(f->Find("tokenizer.ggml.model"), nullptr);
 
   // Weights are sane: a norm is all ones, a matrix row has std ~0.02.

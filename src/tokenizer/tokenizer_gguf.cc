@@ -53,15 +53,15 @@ Result<TokenizerSpec> SpecFromGguf(const GgufFile& gguf) {
     }
   }
   if (gguf.Find("tokenizer.ggml.merges") != nullptr) {
-    FORMIGA_ASSIGN_OR_RETURN(std::vector<std::string> merges, gguf.GetStringArray("tokenizer.ggml.merges"));
-    spec.merges.reserve(merges.size());
-    for (size_t r = 0; r < merges.size(); ++r) {
-      const std::string& mg = merges[r];
+    FORMIGA_ASSIGN_OR_RETURN(const GgufValue* merges, gguf.GetArray("tokenizer.ggml.merges", GgufType::kString));
+    spec.merges.reserve(merges->size());
+    for (size_t r = 0; r < merges->size(); ++r) {
+      const std::string_view mg = merges->StringAt(r);
       // NOTE: split at the first space after position 0: byte-level symbols
       // never contain a space, so "a b" is unambiguous.
       size_t sp = mg.find(' ', 1);
       if (sp == std::string::npos) {
-        return Status::Corruption("tokenizer.ggml.merges[" + std::to_string(r) + "] '" + mg +
+        return Status::Corruption("tokenizer.ggml.merges[" + std::to_string(r) + "] '" + std::string(mg) +
                                   "' is not two symbols separated by a space");
       }
       spec.merges.emplace_back(mg.substr(0, sp), mg.substr(sp + 1));
