@@ -136,8 +136,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(TokenizerSpec spec) {
   Impl& m = *impl;
   const TokenizerSpec& s = m.spec;
 
-  m.token_to_id.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) m.token_to_id.emplace(s.tokens[i], static_cast<int32_t>(i));
+  FORMIGA_RETURN_IF_ERROR(m.vocab.Build(s.tokens));
 
   // Merges "left right" -> (rank, merged id).
   m.merges.reserve(s.merges.size() * 2);
@@ -184,18 +183,19 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(TokenizerSpec spec) {
 
   for (size_t i = 0; i < n; ++i) {
     TokenType t = s.types[i];
-    if (s.tokens[i].empty()) continue;
+    const std::string_view token = m.vocab.Text(i);
+    if (token.empty()) continue;
     if (t == TokenType::kControl || t == TokenType::kUnknown) {
-      m.special.Insert(s.algorithm == TokenizerAlgorithm::kSpm ? tokenizer_internal::EscapeSpaces(s.tokens[i])
-                                                               : s.tokens[i],
+      m.special.Insert(s.algorithm == TokenizerAlgorithm::kSpm ? tokenizer_internal::EscapeSpaces(token)
+                                                               : std::string(token),
                        static_cast<int32_t>(i), /*control=*/true);
     } else if (t == TokenType::kUserDefined) {
       // NOTE: SentencePiece matches user-defined pieces in the normalized
       // text (spaces already "▁"); llama.cpp's converter stores Gemma's with
       // real spaces, so put the "▁" back. Encode() normalizes the same way.
       std::string text = s.algorithm == TokenizerAlgorithm::kSpm
-                             ? tokenizer_internal::EscapeSpaces(s.tokens[i])
-                             : s.tokens[i];
+                             ? tokenizer_internal::EscapeSpaces(token)
+                             : std::string(token);
       m.special.Insert(text, static_cast<int32_t>(i), /*control=*/false);
     }
   }
@@ -210,6 +210,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(TokenizerSpec spec) {
       m.eog[id] = 1;
     }
   }
+  // The texts live in m.vocab now, the merges in m.merges.
+  std::vector<std::string>().swap(m.spec.tokens);
+  std::vector<std::pair<std::string, std::string>>().swap(m.spec.merges);
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 }
 
@@ -266,12 +269,12 @@ Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text, bool add_s
 
 std::string Tokenizer::TokenToPiece(int32_t id) const {
   const TokenizerSpec& s = impl_->spec;
-  if (id < 0 || id >= static_cast<int64_t>(s.tokens.size())) return {};
-  const std::string& text = s.tokens[id];
+  if (id < 0 || static_cast<size_t>(id) >= impl_->vocab.size()) return {};
+  const std::string_view text = impl_->vocab.Text(static_cast<size_t>(id));
   TokenType t = s.types[id];
-  if (t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUnused) return text;
+  if (t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUnused) return std::string(text);
   if (s.algorithm == TokenizerAlgorithm::kBpe) {
-    if (t == TokenType::kUserDefined) return text;
+    if (t == TokenType::kUserDefined) return std::string(text);
     std::string out;
     out.reserve(text.size());
     for (size_t i = 0; i < text.size();) {
@@ -281,14 +284,14 @@ std::string Tokenizer::TokenToPiece(int32_t id) const {
       if (b >= 0) {
         out.push_back(static_cast<char>(b));
       } else {
-        out.append(text, i, len);  // not a byte-level symbol: keep as written
+        out.append(text.substr(i, len));  // not a byte-level symbol: keep as written
       }
       i += len;
     }
     return out;
   }
   if (t == TokenType::kByte && text.size() == 6 && text.compare(0, 3, "<0x") == 0) {
-    return std::string(1, static_cast<char>(std::stoi(text.substr(3, 2), nullptr, 16)));
+    return std::string(1, static_cast<char>(std::stoi(std::string(text.substr(3, 2)), nullptr, 16)));
   }
   std::string out;
   out.reserve(text.size());
@@ -322,9 +325,9 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) c
 // ---------------------------------------------------------------------------
 // Accessors
 
-int64_t Tokenizer::vocab_size() const { return static_cast<int64_t>(impl_->spec.tokens.size()); }
+int64_t Tokenizer::vocab_size() const { return static_cast<int64_t>(impl_->vocab.size()); }
 TokenizerAlgorithm Tokenizer::algorithm() const { return impl_->spec.algorithm; }
-const std::string& Tokenizer::TokenText(int32_t id) const { return impl_->spec.tokens[id]; }
+std::string_view Tokenizer::TokenText(int32_t id) const { return impl_->vocab.Text(static_cast<size_t>(id)); }
 TokenType Tokenizer::GetTokenType(int32_t id) const {
   if (id < 0 || id >= vocab_size()) return TokenType::kUndefined;
   return impl_->spec.types[id];

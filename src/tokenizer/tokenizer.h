@@ -119,7 +119,7 @@ class Tokenizer {
 
   int64_t vocab_size() const;
   TokenizerAlgorithm algorithm() const;
-  const std::string& TokenText(int32_t id) const;  // REQUIRES: 0 <= id < vocab_size()
+  std::string_view TokenText(int32_t id) const;  // REQUIRES: 0 <= id < vocab_size()
   TokenType GetTokenType(int32_t id) const;       // kUndefined for bad ids
   std::optional<int32_t> FindToken(std::string_view text) const;
   bool IsControl(int32_t id) const;

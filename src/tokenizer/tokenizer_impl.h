@@ -22,12 +22,6 @@
 namespace formiga {
 namespace tokenizer_internal {
 
-// Heterogeneous string hash so lookups by string_view do not allocate.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 struct Pcre2CodeDeleter {
   void operator()(pcre2_code* code) const { pcre2_code_free(code); }
 };
@@ -52,6 +46,28 @@ class SpecialTrie {
   std::vector<Node> nodes_ = std::vector<Node>(1);
 };
 
+// The token texts back to back in one buffer, and an open-addressing hash
+// from text to id (a 4-byte slot per 2 tokens or less). A 262k vocabulary
+// costs its characters plus ~12 bytes a token; a std::string per token and an
+// unordered_map keyed by them cost ~80.
+class Vocab {
+ public:
+  // Fails if the texts exceed 4 GiB in total.
+  Status Build(const std::vector<std::string>& tokens);
+  size_t size() const { return ends_.size(); }
+  std::string_view Text(size_t id) const {
+    const size_t begin = id == 0 ? 0 : ends_[id - 1];
+    return std::string_view(chars_).substr(begin, ends_[id] - begin);
+  }
+  // The id of `text` (the first one if several tokens have it), or -1.
+  int32_t Find(std::string_view text) const;
+
+ private:
+  std::string chars_;
+  std::vector<uint32_t> ends_;
+  std::vector<int32_t> slots_;  // token ids, -1 = empty; size a power of two
+};
+
 // The bytes<->unicode map of GPT-2 byte-level BPE: printable bytes map to
 // themselves, the others to U+0100 upwards, so every byte is one visible
 // code point. Returns the UTF-8 of the code point for byte b.
@@ -69,8 +85,11 @@ uint32_t DecodeUtf8(std::string_view s, size_t i, size_t* len);
 }  // namespace tokenizer_internal
 
 struct Tokenizer::Impl {
+  // NOTE: Create() moves the token texts into `vocab` and drops the merge
+  // strings once the merge table is built: spec.tokens and spec.merges are
+  // empty afterwards.
   TokenizerSpec spec;
-  std::unordered_map<std::string_view, int32_t, tokenizer_internal::StringHash, std::equal_to<>> token_to_id;
+  tokenizer_internal::Vocab vocab;
 
   // BPE merges (and SPM merges from tokenizer.json): (left id, right id) ->
   // (rank, merged id).
@@ -96,10 +115,7 @@ struct Tokenizer::Impl {
   void PreTokenize(std::string_view text, std::vector<std::pair<size_t, size_t>>* pieces) const;
   void BpeWord(std::string_view word, std::vector<int32_t>* out) const;
 
-  int32_t Lookup(std::string_view text) const {
-    auto it = token_to_id.find(text);
-    return it == token_to_id.end() ? -1 : it->second;
-  }
+  int32_t Lookup(std::string_view text) const { return vocab.Find(text); }
   int32_t MergedId(int32_t left, int32_t right, int32_t* rank) const {
     auto it = merges.find((static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
                           static_cast<uint32_t>(right));
