@@ -12,7 +12,7 @@
 namespace formiga::cpu {
 namespace {
 
-// The one-token path (decode): DotRowF, one row at a time.
+// The one-token path (decode): DotRowsF, two rows at a time.
 // The multi-token path (prefill): MatMulFloatBlocked, a cache-blocked GEMM.
 //
 // Both compute every output y = dot(w, x) in exactly the same floating-point
@@ -96,38 +96,54 @@ inline __m128 HSum4(__m256 a, __m256 b, __m256 c, __m256 d) {
   return _mm256_castps256_ps128(_mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5)));
 }
 
-// One-token path: y = dot(w, x), both halves in one loop. The row streams
-// from DRAM at two places at once (one per half), which the hardware
-// prefetcher serves badly for f16/bf16 (C = 2048: 10.5 GB/s instead of 14.5
-// with one sequential stream); so for them the bytes from `ahead` on (the
-// next row, or farther for short rows) are prefetched as one sequential
-// stream, two lines per step (the two lines the step consumes). f32 rows
-// (8 KB at C = 2048) stream at ~18 GB/s without help and lost 15-20 % with it.
-template <DType kType>
-float DotRowF(const void* w, const float* x, int64_t C, int64_t ahead) {
+// One-token path: y = dot(w, x) for R adjacent rows at once (w, stride
+// row_bytes), both halves of each row in one loop: 2R independent FMA
+// chains. The rows stream from DRAM at 2R places at once, which the hardware
+// prefetcher serves badly for f16/bf16 (C = 2048, one row: 10.5 GB/s instead
+// of 14.5 with one sequential stream); so for them the bytes from `ahead` on
+// (the next R rows, or farther for short rows) are prefetched as one
+// sequential stream, 2R lines per step (as many as the step consumes). f32
+// rows (8 KB at C = 2048) stream at ~18 GB/s without help and lost 15-20 %
+// with it. Every row's operations are those of the one-row loop.
+template <DType kType, int R>
+void DotRowsF(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_t ahead, float* y) {
   constexpr int64_t kElem = kType == DType::kF32 ? 4 : 2;
   constexpr int64_t kStep = 64 / kElem;  // columns per cache line
   const int64_t nc = C / 8, h = FirstHalfChunks(C), off = 8 * h, len = 8 * (nc - h);
-  const char* pf = static_cast<const char*>(w) + ahead;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const char* pf = reinterpret_cast<const char*>(w) + ahead;
+  __m256 acc0[R], acc1[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   int64_t c = 0;
   for (; c + kStep <= len; c += kStep) {
     if constexpr (kElem == 2) {
-      _mm_prefetch(pf + 2 * c * kElem, _MM_HINT_T0);
-      _mm_prefetch(pf + 2 * c * kElem + 64, _MM_HINT_T0);
+#pragma GCC unroll 8
+      for (int j = 0; j < 2 * R; ++j) _mm_prefetch(pf + 2 * R * c * kElem + 64 * j, _MM_HINT_T0);
     }
 #pragma GCC unroll 4
     for (int64_t u = 0; u < kStep; u += 8) {
-      acc0 = _mm256_fmadd_ps(LoadW<kType>(w, c + u), _mm256_loadu_ps(x + c + u), acc0);
-      acc1 = _mm256_fmadd_ps(LoadW<kType>(w, off + c + u), _mm256_loadu_ps(x + off + c + u), acc1);
+      const __m256 x0 = _mm256_loadu_ps(x + c + u), x1 = _mm256_loadu_ps(x + off + c + u);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, c + u), x0, acc0[r]);
+        acc1[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off + c + u), x1, acc1[r]);
+      }
     }
   }
   for (; c < len; c += 8) {
-    acc0 = _mm256_fmadd_ps(LoadW<kType>(w, c), _mm256_loadu_ps(x + c), acc0);
-    acc1 = _mm256_fmadd_ps(LoadW<kType>(w, off + c), _mm256_loadu_ps(x + off + c), acc1);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, c), _mm256_loadu_ps(x + c), acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off + c), _mm256_loadu_ps(x + off + c), acc1[r]);
+    }
   }
-  if (h > nc - h) acc0 = _mm256_fmadd_ps(LoadW<kType>(w, off - 8), _mm256_loadu_ps(x + off - 8), acc0);
-  return FinishDot<kType>(acc0, acc1, w, x, 8 * nc, C);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    if (h > nc - h) {
+      acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off - 8), _mm256_loadu_ps(x + off - 8), acc0[r]);
+    }
+    y[r] = FinishDot<kType>(acc0[r], acc1[r], w + r * row_bytes, x, 8 * nc, C);
+  }
 }
 
 // Register tile: R rows (w, stride row_bytes) x NT tokens (x, stride C) over
@@ -286,10 +302,17 @@ void MatMulFloatTyped(const WeightView& w, const float* x, int64_t T, float* y, 
     return;
   }
   const auto* base = static_cast<const uint8_t*>(w.data);
-  // Prefetch distance: one row, at least 4 KB (in whole rows).
-  const auto ahead = static_cast<int64_t>((4095 / w.row_bytes + 1) * w.row_bytes);
-  for (int64_t n = n0; n < n1; ++n) {
-    y[n] = DotRowF<kType>(base + static_cast<size_t>(n) * w.row_bytes, x, w.cols, ahead);
+  // Two rows per pass (4 FMA chains; 4 rows: no better from DRAM, see
+  // docs/kernels.md). Prefetch distance: two rows, at least 4 KB (in whole
+  // rows).
+  constexpr int kRows = 2;
+  const auto ahead = static_cast<int64_t>(std::max<size_t>(4095 / w.row_bytes + 1, kRows) * w.row_bytes);
+  int64_t n = n0;
+  for (; n + kRows <= n1; n += kRows) {
+    DotRowsF<kType, kRows>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x, w.cols, ahead, y + n);
+  }
+  for (; n < n1; ++n) {
+    DotRowsF<kType, 1>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x, w.cols, ahead, y + n);
   }
 }
 
