@@ -91,18 +91,6 @@ inline void Accumulate(float* acc, float alpha, const float* p, const int64_t* v
   }
 }
 
-// [HSum(a), HSum(b), HSum(c), HSum(d)] with exactly HSum's additions:
-// lanes k + (k + 4), then (0 + 2) and (1 + 3), then their sum.
-inline __m128 HSum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
-  const __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
-  const __m256 s = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                                 _mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(s, s, _MM_SHUFFLE(2, 0, 2, 0)),
-                                 _mm256_shuffle_ps(s, s, _MM_SHUFFLE(3, 1, 3, 1)));
-  return _mm256_castps256_ps128(_mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5)));
-}
-
 // Dot<kType> of q with the 4 rows at base + off[0..3], D % 8 == 0: each row
 // gets exactly Dot's operations (two accumulators over the same chunks, HSum
 // of their sum), q's chunks are loaded once for all four, and the four

@@ -82,20 +82,6 @@ inline float FinishDot(__m256 acc0, __m256 acc1, const void* w, const float* x, 
   return s;
 }
 
-// [HSum(a), HSum(b), HSum(c), HSum(d)] with exactly HSum's additions:
-// lanes k + (k + 4), then (0 + 2) and (1 + 3), then their sum.
-inline __m128 HSum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
-  const __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
-  // Per 128-bit lane: [a0 a1 c0 c1] + [a2 a3 c2 c3] (low), the same for b, d (high).
-  const __m256 s = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                                 _mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
-  // [a c a c | b d b d]
-  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(s, s, _MM_SHUFFLE(2, 0, 2, 0)),
-                                 _mm256_shuffle_ps(s, s, _MM_SHUFFLE(3, 1, 3, 1)));
-  return _mm256_castps256_ps128(_mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5)));
-}
-
 // One-token path: y = dot(w, x) for R adjacent rows at once (w, stride
 // row_bytes), both halves of each row in one loop: 2R independent FMA
 // chains. The rows stream from DRAM at 2R places at once, which the hardware
