@@ -50,11 +50,12 @@ namespace {
 
 constexpr int kLanes = 8;
 // From this many tokens on, a row group is unpacked once per call (below it,
-// on the fly per token tile is faster: measured at T = 8).
-constexpr int64_t kUnpackMinT = 12;
-// Tokens per tile: on the fly (registers hold the unpacked block) and from
-// pre-unpacked blocks (token by token, reloading from L1).
-constexpr int kTile = 4;
+// DotRows8Tok unpacks each block in registers per tile of up to kTokTile
+// tokens: faster at T = 2..12, measured).
+constexpr int64_t kUnpackMinT = 16;
+// Tokens per tile: batched decode (DotRows8Tok) and from pre-unpacked blocks
+// (token by token, reloading from L1).
+constexpr int kTokTile = 8;
 constexpr int kUnpackedTile = 8;
 
 // kFour: 4-bit quants in the Q4_0 nibble layout, plus (kFive) a fifth bit
@@ -239,8 +240,9 @@ FORMIGA_ALWAYS_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int
 // y[t * ldy + lane] = dot(row lane, token t) for NT tokens and the 8 rows
 // starting at `w`, `stride` bytes apart (a weight matrix's rows are adjacent,
 // so the 8 rows are one contiguous stretch of 8 * stride bytes), unpacking
-// each block on the fly in registers (decode: every weight is used by few
-// tokens). NOTE: written out rather than through UnpackBlock/BlockDot, which
+// each block on the fly in registers. Used for one token (decode: NT = 1;
+// for 2+ tokens DotRows8Tok below is faster: with NT = 4 GCC spilled the
+// 2 * NT partial sums and products). NOTE: written out rather than through UnpackBlock/BlockDot, which
 // GCC keeps in memory here (-45 % at T = 1); the float operations, the only
 // ones whose order matters (the integer sums are exact), are the same as
 // BlockDot's, in the same order, so both paths give the same bits.
@@ -313,6 +315,89 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
+// Batched decode (nt = 2..kTokTile tokens, e.g. 8 sequences): each block of
+// the 8-row group is unpacked once into registers (Q4/Q5: 8 vectors) and
+// used by every token of the tile, one token at a time: a token's block sum
+// is finished (one int32 vector) before the next token's starts, so only the
+// unpacked block and a few temporaries are live (no spills), and the running
+// sums wait in a small stack array (one load + store per block and token,
+// off the critical multiply port). The float operations are BlockDot's, in
+// its order, so the bits are those of every other path.
+template <class Fmt>
+void DotRows8Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, int nt, float* y, int64_t ldy) {
+  constexpr size_t kBytes = sizeof(typename Fmt::Block);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const size_t s3 = 3 * stride;
+  const uint8_t* w4 = w + 4 * stride;
+  alignas(32) float acc[kTokTile][kLanes] = {};
+  for (int64_t ib = 0; ib < nb; ++ib, w += kBytes, w4 += kBytes) {
+    // The next group's stretch, at the pace this one is read (as DotRows8's
+    // one-token path).
+    const char* ahead = reinterpret_cast<const char*>(w) + 8 * stride + ib * (7 * kBytes);
+    for (size_t k = 0; k < 8 * kBytes; k += 64) _mm_prefetch(ahead + k, _MM_HINT_T0);
+    const __m256 d8 = Gather8F16(w, w4, stride, s3, 0);
+    if constexpr (!Fmt::kFour) {
+      // Q8_0: 16 vectors per block (|q| and q of 8 column groups), so one
+      // half of the block at a time; the first half's int32 sums wait in
+      // `part`.
+      alignas(32) int32_t part[kTokTile][kLanes];
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        __m256i q[4], aq[4];
+        Transpose16(w, w4, stride, s3, Fmt::kQsOffset + 16 * half, q);
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) aq[c] = _mm256_sign_epi8(q[c], q[c]);  // |w| (0x80 reads as 128 unsigned)
+        const ActQ8* a = xq + ib;
+#pragma GCC unroll 1
+        for (int t = 0; t < nt; ++t, a += nb) {
+          __m256i s4[4];
+#pragma GCC unroll 4
+          for (int c = 0; c < 4; ++c) {
+            const __m256i x = Bcast4(a->qs + 16 * half + 4 * c);
+            s4[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq[c], _mm256_sign_epi8(x, q[c])), ones);
+          }
+          __m256i isum = _mm256_add_epi32(_mm256_add_epi32(s4[0], s4[1]), _mm256_add_epi32(s4[2], s4[3]));
+          if (half == 0) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(part[t]), isum);
+            continue;
+          }
+          isum = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(part[t])), isum);
+          _mm256_store_ps(acc[t], _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+                                                  _mm256_mul_ps(d8, _mm256_broadcast_ss(&a->d)), _mm256_load_ps(acc[t])));
+        }
+      }
+      continue;
+    }
+    __m256i q[4];
+    Transpose16(w, w4, stride, s3, Fmt::kQsOffset, q);
+    const __m256i qh = Fmt::kFive ? Gather8U32(w, w4, stride, s3, 2) : _mm256_setzero_si256();
+    __m256i v[8];
+    Nibbles<Fmt, 0>(q[0], qh, v[0], v[1]);
+    Nibbles<Fmt, 1>(q[1], qh, v[2], v[3]);
+    Nibbles<Fmt, 2>(q[2], qh, v[4], v[5]);
+    Nibbles<Fmt, 3>(q[3], qh, v[6], v[7]);
+    const ActQ8* a = xq + ib;
+#pragma GCC unroll 1
+    for (int t = 0; t < nt; ++t, a += nb) {
+      __m256i isum = _mm256_setzero_si256();
+      __m256i p = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        p = _mm256_add_epi16(p, _mm256_add_epi16(_mm256_maddubs_epi16(v[2 * c], Bcast4(a->qs + 4 * c)),
+                                                 _mm256_maddubs_epi16(v[2 * c + 1], Bcast4(a->qs + 16 + 4 * c))));
+        if (c % kWiden<Fmt> == kWiden<Fmt> - 1) {
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
+          p = _mm256_setzero_si256();
+        }
+      }
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_set1_epi32(a->qsum), Fmt::kOffsetShift));
+      _mm256_store_ps(acc[t], _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d8, _mm256_broadcast_ss(&a->d)),
+                                              _mm256_load_ps(acc[t])));
+    }
+  }
+  for (int t = 0; t < nt; ++t) std::memcpy(y + t * ldy, acc[t], sizeof(acc[t]));
+}
+
 // The same from blocks unpacked beforehand (prefill: each group is unpacked
 // once per call instead of once per token tile).
 template <class Fmt, int NT>
@@ -340,15 +425,25 @@ inline const uint8_t* PadGroup(const uint8_t* w, size_t stride, int n_valid) {
   return pad.data();
 }
 
-template <class Fmt, int NT>
-void DotGroup(const uint8_t* w, size_t stride, int n_valid, const ActQ8* xq, int64_t nb, float* y, int64_t ldy) {
+// y rows for `nt` tokens of the 8-row group at w (n_valid real rows): one
+// token by DotRows8 (decode), 2..kTokTile by DotRows8Tok.
+template <class Fmt>
+void DotGroup(const uint8_t* w, size_t stride, int n_valid, const ActQ8* xq, int64_t nb, int nt, float* y,
+              int64_t ldy) {
+  const auto dot = [&](const uint8_t* g, float* out, int64_t ld) {
+    if (nt == 1) {
+      DotRows8<Fmt, 1>(g, stride, xq, nb, out, ld);
+    } else {
+      DotRows8Tok<Fmt>(g, stride, xq, nb, nt, out, ld);
+    }
+  };
   if (n_valid == kLanes) {
-    DotRows8<Fmt, NT>(w, stride, xq, nb, y, ldy);
+    dot(w, y, ldy);
     return;
   }
-  alignas(32) float tmp[NT][kLanes];
-  DotRows8<Fmt, NT>(PadGroup(w, stride, n_valid), stride, xq, nb, tmp[0], kLanes);
-  for (int t = 0; t < NT; ++t) std::memcpy(y + t * ldy, tmp[t], n_valid * sizeof(float));
+  alignas(32) float tmp[kTokTile][kLanes];
+  dot(PadGroup(w, stride, n_valid), tmp[0], kLanes);
+  for (int t = 0; t < nt; ++t) std::memcpy(y + t * ldy, tmp[t], n_valid * sizeof(float));
 }
 
 template <class Fmt>
@@ -378,15 +473,9 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
       for (; t < T; ++t) DotUnpacked<Fmt, 1>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
       continue;
     }
-    int64_t t = 0;
-    for (; t + kTile <= T; t += kTile) {
-      DotGroup<Fmt, kTile>(rows, w.row_bytes, n_valid, xq + t * nb, nb, y + t * N + r0, N);
-    }
-    switch (T - t) {
-      case 3: DotGroup<Fmt, 3>(rows, w.row_bytes, n_valid, xq + t * nb, nb, y + t * N + r0, N); break;
-      case 2: DotGroup<Fmt, 2>(rows, w.row_bytes, n_valid, xq + t * nb, nb, y + t * N + r0, N); break;
-      case 1: DotGroup<Fmt, 1>(rows, w.row_bytes, n_valid, xq + t * nb, nb, y + t * N + r0, N); break;
-      default: break;
+    for (int64_t t = 0; t < T; t += kTokTile) {
+      const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
+      DotGroup<Fmt>(rows, w.row_bytes, n_valid, xq + t * nb, nb, nt, y + t * N + r0, N);
     }
   }
 }
