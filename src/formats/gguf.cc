@@ -45,6 +45,7 @@ class Cursor {
       : data_(data), size_(size), name_(name) {}
 
   size_t pos() const { return pos_; }
+  void Rewind(size_t pos) { pos_ = pos; }  // REQUIRES: pos <= pos()
   size_t remaining() const { return size_ - pos_; }
 
   Status Error(size_t at, const std::string& problem) const {
@@ -63,12 +64,13 @@ class Cursor {
     return Status::Ok();
   }
 
-  // Copies `n` bytes (the caller has checked that they are there).
-  Status ReadBytes(char* out, size_t n, const char* what) {
+  // The next `n` bytes, in place; moves past them.
+  Status View(size_t n, const char* what, std::string_view* out) {
     if (remaining() < n) {
-      return Error(pos_, std::string("file truncated while reading ") + what);
+      return Error(pos_, std::string("file truncated while reading ") + what + " (" + std::to_string(n) +
+                             " bytes needed, " + std::to_string(remaining()) + " left)");
     }
-    if (n != 0) std::memcpy(out, data_ + pos_, n);
+    *out = std::string_view(reinterpret_cast<const char*>(data_ + pos_), n);
     pos_ += n;
     return Status::Ok();
   }
@@ -99,11 +101,11 @@ class Cursor {
 };
 
 // Reads metadata values, bounding nesting and the total number of array items.
-// NOTE: arrays of scalars and strings are stored compactly (gguf.h), but an
-// array of arrays costs a GgufValue (~150 bytes) per item, and a string array
-// 4 bytes per item beyond its characters; kGgufMaxArrayItems caps that
-// blow-up for hostile files while leaving room for real vocabularies (a few
-// 100k tokens, scores, types, merges).
+// NOTE: arrays of scalars and strings are viewed in place (gguf.h), but an
+// array of arrays costs a GgufValue (~170 bytes) per item, and a string array
+// a 4-byte end per item; kGgufMaxArrayItems caps that blow-up for hostile
+// files while leaving room for real vocabularies (a few 100k tokens, scores,
+// types, merges).
 class ValueReader {
  public:
   explicit ValueReader(Cursor* cur) : cur_(cur) {}
@@ -197,23 +199,23 @@ class ValueReader {
       return Status::Ok();
     }
     if (elem == GgufType::kString) return ReadStringItems(n, out);
-    // Scalars: the on-disk bytes are the compact form (count * width bytes,
-    // checked above against the bytes left).
-    const size_t bytes = n * GgufScalarWidth(elem);
+    // Scalars: the compact form is the on-disk bytes, viewed in place
+    // (count * width bytes, checked above against the bytes left).
     const size_t data_at = cur_->pos();
-    out->packed.resize(bytes);
-    FORMIGA_RETURN_IF_ERROR(cur_->ReadBytes(out->packed.data(), bytes, "array items"));
+    FORMIGA_RETURN_IF_ERROR(cur_->View(n * GgufScalarWidth(elem), "array items", &out->mapped));
     if (elem == GgufType::kBool) {
       for (size_t k = 0; k < n; ++k) {
-        const uint8_t v = static_cast<uint8_t>(out->packed[k]);
+        const uint8_t v = static_cast<uint8_t>(out->mapped[k]);
         if (v > 1) return cur_->Error(data_at + k, "bool value " + std::to_string(v) + " is neither 0 nor 1");
       }
     }
     return Status::Ok();
   }
 
-  // Strings: characters back to back in `packed`, the end of each in `ends`.
+  // Strings: viewed in place (u64 length + characters each); `ends` records
+  // where each one ends, from the start of the array's items.
   Status ReadStringItems(size_t n, GgufValue* out) {
+    const size_t start = cur_->pos();
     out->ends.reserve(n);
     for (size_t k = 0; k < n; ++k) {
       size_t at = cur_->pos();
@@ -224,17 +226,18 @@ class ValueReader {
                                    " goes beyond the end of the file (" + std::to_string(cur_->remaining()) +
                                    " bytes left)");
       }
-      if (len > kGgufMaxStringArrayBytes - out->packed.size()) {
-        return cur_->Error(at, "the strings of one array exceed " + std::to_string(kGgufMaxStringArrayBytes) +
-                                   " bytes in total (limit of this reader)");
+      const uint64_t end = static_cast<uint64_t>(cur_->pos() - start) + len;
+      if (end > kGgufMaxStringArrayBytes) {
+        return cur_->Error(at, "one string array takes more than " + std::to_string(kGgufMaxStringArrayBytes) +
+                                   " bytes (limit of this reader)");
       }
-      const size_t old = out->packed.size();
-      out->packed.resize(old + static_cast<size_t>(len));
-      FORMIGA_RETURN_IF_ERROR(cur_->ReadBytes(out->packed.data() + old, static_cast<size_t>(len), "string value"));
-      out->ends.push_back(static_cast<uint32_t>(out->packed.size()));
+      std::string_view chars;
+      FORMIGA_RETURN_IF_ERROR(cur_->View(static_cast<size_t>(len), "string value", &chars));
+      out->ends.push_back(static_cast<uint32_t>(end));
     }
-    out->packed.shrink_to_fit();
-    return Status::Ok();
+    const size_t end = cur_->pos();
+    cur_->Rewind(start);
+    return cur_->View(end - start, "string array", &out->mapped);
   }
 
   Cursor* cur_;

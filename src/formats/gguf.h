@@ -41,16 +41,21 @@ enum class GgufType : uint32_t {
 const char* GgufTypeName(GgufType type);
 
 // One metadata value. Scalars use the field of their kind. Arrays keep their
-// element type and their items in a compact form (a vocabulary of 262k tokens
-// costs its characters plus 4 bytes a token, not a GgufValue per token):
-//   - scalars (elem_type kUint8..kFloat64, kBool): `packed` holds the items'
-//     little-endian bytes back to back, as on disk (size() * width bytes);
-//   - strings: `packed` holds the characters back to back; item k is
-//     packed[ends[k-1], ends[k]) (ends[-1] = 0);
+// element type and their items in a compact form, the array's on-disk bytes
+// (a vocabulary of 262k tokens costs 4 bytes a token beyond the file, not a
+// GgufValue per token):
+//   - scalars (elem_type kUint8..kFloat64, kBool): the items' little-endian
+//     bytes back to back (size() * width bytes);
+//   - strings: each item's u64 length then its characters, as on disk;
+//     ends[k] is where item k ends in the bytes;
 //   - arrays of arrays: `items` (the general form, one GgufValue per item).
-// An array built by Array()/Append() from items that do not match elem_type
-// (or do not fit its width) also keeps the general form, so that GgufWriter
-// can reject it. Read items with size(), At(), StringAt(), IntAt(), FloatAt().
+// The bytes are `mapped`, a view into the file for arrays read by GgufFile
+// (valid while the GgufFile, or Parse()'s buffer, lives, like every pointer a
+// GgufFile hands out; copies share the view: Own() makes a value independent,
+// and GgufWriter::Set does), or else `packed`, owned. An array built by
+// Array()/Append() from items that do not match elem_type (or do not fit its
+// width) keeps the general form, so that GgufWriter can reject it. Read items
+// with size(), At(), StringAt(), IntAt(), FloatAt().
 struct GgufValue {
   GgufType type = GgufType::kUint8;
   uint64_t u = 0;        // kUint8..kUint64, and kBool (0/1)
@@ -58,7 +63,8 @@ struct GgufValue {
   double f = 0.0;        // kFloat32, kFloat64
   std::string str;       // kString
   GgufType elem_type = GgufType::kUint8;  // kArray
-  std::string packed;                     // kArray, compact form (see above)
+  std::string_view mapped;                // kArray, compact form read in place (see above)
+  std::string packed;                     // kArray, compact form owned
   std::vector<uint32_t> ends;             // kArray of strings, compact form
   std::vector<GgufValue> items;           // kArray, general form
 
@@ -72,6 +78,10 @@ struct GgufValue {
 
   // ---- arrays (REQUIRE type == kArray)
   bool is_compact() const { return items.empty() && elem_type != GgufType::kArray; }
+  // The compact form's bytes (see above).
+  std::string_view bytes() const { return mapped.data() != nullptr ? mapped : std::string_view(packed); }
+  // Copies viewed bytes into `packed` (and so for nested items).
+  void Own();
   size_t size() const;
   GgufValue At(size_t k) const;  // item k as a value (copies; for generic code)
   // Item k of an array of strings. REQUIRES: elem_type == kString.
@@ -110,7 +120,7 @@ inline constexpr int kGgufMaxNesting = 8;              // arrays of arrays of ..
 inline constexpr uint64_t kGgufMaxArrayItems = 1ull << 23;  // all metadata array items together
 inline constexpr uint64_t kGgufMaxKeyLength = 65535;
 inline constexpr uint64_t kGgufMaxTensorNameLength = 4096;
-inline constexpr uint64_t kGgufMaxStringArrayBytes = 0xffffffffu;  // characters of one string array
+inline constexpr uint64_t kGgufMaxStringArrayBytes = 0xffffffffu;  // on-disk bytes of one string array
 
 struct GgufTensorInfo {
   std::string name;

@@ -222,14 +222,24 @@ TEST(GgufParse, ScalarAndStringArraysAreCompact) {
   const GgufValue* tokens = r->Find("tokenizer.ggml.tokens");
   ASSERT_TRUE(tokens->is_compact());
   EXPECT_TRUE(tokens->items.empty());
-  EXPECT_EQ(tokens->packed, "abc");
+  // Read in place: the array's on-disk bytes (u64 length + characters each).
+  EXPECT_TRUE(tokens->packed.empty());
+  EXPECT_EQ(tokens->bytes().size(), 3 * 8 + 3u);
+  EXPECT_EQ(tokens->ends, (std::vector<uint32_t>{9, 19, 27}));
   ASSERT_EQ(tokens->size(), 3u);
   EXPECT_EQ(tokens->StringAt(1), "bc");
   EXPECT_EQ(tokens->StringAt(2), "");
   EXPECT_EQ(tokens->At(0).str, "a");
   const GgufValue* u16 = r->Find("x.u16");
   ASSERT_EQ(u16->size(), 3u);
-  EXPECT_EQ(u16->packed.size(), 6u);
+  EXPECT_EQ(u16->bytes().size(), 6u);
+  EXPECT_EQ(u16->bytes().data(), u16->mapped.data());
+  // Own() copies the bytes; the value then outlives the file.
+  GgufValue copy = *u16;
+  copy.Own();
+  EXPECT_TRUE(copy.mapped.empty());
+  EXPECT_EQ(copy.bytes(), u16->bytes());
+  EXPECT_EQ(*copy.IntAt(2), 65535);
   EXPECT_EQ(*u16->IntAt(2), 65535);
   EXPECT_EQ(u16->At(2).type, GgufType::kUint16);
   EXPECT_EQ(u16->At(2).u, 65535u);
@@ -254,7 +264,7 @@ TEST(GgufValue, BuildAppendTruncate) {
   EXPECT_EQ(s.StringAt(3), "w");
   s.Truncate(2);
   EXPECT_EQ(s.size(), 2u);
-  EXPECT_EQ(s.packed, "xyz");
+  EXPECT_EQ(s.packed.size(), 8 + 1 + 8 + 2u);
   s.Truncate(0);
   EXPECT_EQ(s.size(), 0u);
 

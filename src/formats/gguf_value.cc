@@ -28,9 +28,9 @@ bool FitsCompact(GgufType elem, const GgufValue& item) {
 }
 
 template <class T>
-T Load(const std::string& packed, size_t k) {
+T Load(std::string_view bytes, size_t k) {
   T v;
-  std::memcpy(&v, packed.data() + k * sizeof(T), sizeof(T));
+  std::memcpy(&v, bytes.data() + k * sizeof(T), sizeof(T));
   return v;
 }
 
@@ -111,25 +111,26 @@ size_t GgufValue::size() const {
   if (!is_compact()) return items.size();
   if (elem_type == GgufType::kString) return ends.size();
   const size_t width = GgufScalarWidth(elem_type);
-  return width == 0 ? 0 : packed.size() / width;  // 0: an invalid elem_type (GgufWriter rejects it)
+  return width == 0 ? 0 : bytes().size() / width;  // 0: an invalid elem_type (GgufWriter rejects it)
 }
 
 GgufValue GgufValue::At(size_t k) const {
   if (!is_compact()) return items[k];
+  const std::string_view b = bytes();
   GgufValue x;
   x.type = elem_type;
   switch (elem_type) {
     case GgufType::kUint8:
-    case GgufType::kBool: x.u = Load<uint8_t>(packed, k); break;
-    case GgufType::kUint16: x.u = Load<uint16_t>(packed, k); break;
-    case GgufType::kUint32: x.u = Load<uint32_t>(packed, k); break;
-    case GgufType::kUint64: x.u = Load<uint64_t>(packed, k); break;
-    case GgufType::kInt8: x.i = Load<int8_t>(packed, k); break;
-    case GgufType::kInt16: x.i = Load<int16_t>(packed, k); break;
-    case GgufType::kInt32: x.i = Load<int32_t>(packed, k); break;
-    case GgufType::kInt64: x.i = Load<int64_t>(packed, k); break;
-    case GgufType::kFloat32: x.f = Load<float>(packed, k); break;
-    case GgufType::kFloat64: x.f = Load<double>(packed, k); break;
+    case GgufType::kBool: x.u = Load<uint8_t>(b, k); break;
+    case GgufType::kUint16: x.u = Load<uint16_t>(b, k); break;
+    case GgufType::kUint32: x.u = Load<uint32_t>(b, k); break;
+    case GgufType::kUint64: x.u = Load<uint64_t>(b, k); break;
+    case GgufType::kInt8: x.i = Load<int8_t>(b, k); break;
+    case GgufType::kInt16: x.i = Load<int16_t>(b, k); break;
+    case GgufType::kInt32: x.i = Load<int32_t>(b, k); break;
+    case GgufType::kInt64: x.i = Load<int64_t>(b, k); break;
+    case GgufType::kFloat32: x.f = Load<float>(b, k); break;
+    case GgufType::kFloat64: x.f = Load<double>(b, k); break;
     case GgufType::kString: x.str = std::string(StringAt(k)); break;
     case GgufType::kArray: break;  // not compact
   }
@@ -138,21 +139,22 @@ GgufValue GgufValue::At(size_t k) const {
 
 std::string_view GgufValue::StringAt(size_t k) const {
   if (!is_compact()) return items[k].str;
-  const size_t begin = k == 0 ? 0 : ends[k - 1];
-  return std::string_view(packed).substr(begin, ends[k] - begin);
+  const size_t begin = (k == 0 ? 0 : ends[k - 1]) + sizeof(uint64_t);  // after the item's length
+  return bytes().substr(begin, ends[k] - begin);
 }
 
 Result<int64_t> GgufValue::IntAt(size_t k) const {
   if (is_compact()) {
+    const std::string_view b = bytes();
     switch (elem_type) {
       case GgufType::kUint8:
-      case GgufType::kBool: return int64_t{Load<uint8_t>(packed, k)};
-      case GgufType::kUint16: return int64_t{Load<uint16_t>(packed, k)};
-      case GgufType::kUint32: return int64_t{Load<uint32_t>(packed, k)};
-      case GgufType::kInt8: return int64_t{Load<int8_t>(packed, k)};
-      case GgufType::kInt16: return int64_t{Load<int16_t>(packed, k)};
-      case GgufType::kInt32: return int64_t{Load<int32_t>(packed, k)};
-      case GgufType::kInt64: return Load<int64_t>(packed, k);
+      case GgufType::kBool: return int64_t{Load<uint8_t>(b, k)};
+      case GgufType::kUint16: return int64_t{Load<uint16_t>(b, k)};
+      case GgufType::kUint32: return int64_t{Load<uint32_t>(b, k)};
+      case GgufType::kInt8: return int64_t{Load<int8_t>(b, k)};
+      case GgufType::kInt16: return int64_t{Load<int16_t>(b, k)};
+      case GgufType::kInt32: return int64_t{Load<int32_t>(b, k)};
+      case GgufType::kInt64: return Load<int64_t>(b, k);
       default: break;  // uint64 (range check), floats and strings (errors)
     }
   }
@@ -161,17 +163,27 @@ Result<int64_t> GgufValue::IntAt(size_t k) const {
 
 Result<double> GgufValue::FloatAt(size_t k) const {
   if (is_compact()) {
+    const std::string_view b = bytes();
     switch (elem_type) {
-      case GgufType::kFloat32: return static_cast<double>(Load<float>(packed, k));
-      case GgufType::kFloat64: return Load<double>(packed, k);
-      case GgufType::kInt32: return static_cast<double>(Load<int32_t>(packed, k));
+      case GgufType::kFloat32: return static_cast<double>(Load<float>(b, k));
+      case GgufType::kFloat64: return Load<double>(b, k);
+      case GgufType::kInt32: return static_cast<double>(Load<int32_t>(b, k));
       default: break;
     }
   }
   return At(k).AsFloat();
 }
 
+void GgufValue::Own() {
+  if (mapped.data() != nullptr) {
+    packed.assign(mapped);
+    mapped = {};
+  }
+  for (GgufValue& item : items) item.Own();
+}
+
 void GgufValue::Append(const GgufValue& item) {
+  Own();
   if (is_compact() && FitsCompact(elem_type, item)) {
     switch (elem_type) {
       case GgufType::kUint8:
@@ -195,8 +207,7 @@ void GgufValue::Append(const GgufValue& item) {
     std::vector<GgufValue> general;
     general.reserve(size() + 1);
     for (size_t k = 0; k < size(); ++k) general.push_back(At(k));
-    packed.clear();
-    packed.shrink_to_fit();
+    std::string().swap(packed);
     ends.clear();
     ends.shrink_to_fit();
     items = std::move(general);
@@ -205,18 +216,21 @@ void GgufValue::Append(const GgufValue& item) {
 }
 
 void GgufValue::AppendString(std::string_view s) {
+  Own();
   if (!is_compact()) {
     items.push_back(String(std::string(s)));
     return;
   }
+  Store<uint64_t>(&packed, s.size());
   packed.append(s);
-  // NOTE: the reader caps a string array's characters at
-  // kGgufMaxStringArrayBytes; hand-built values are trusted to stay below.
+  // NOTE: the reader caps a string array's bytes at kGgufMaxStringArrayBytes;
+  // hand-built values are trusted to stay below.
   ends.push_back(static_cast<uint32_t>(packed.size()));
 }
 
 void GgufValue::Truncate(size_t n) {
   if (n >= size()) return;
+  Own();
   if (!is_compact()) {
     items.resize(n);
   } else if (elem_type == GgufType::kString) {

@@ -83,6 +83,7 @@ Status GgufWriter::Fail(Status st) {
 }
 
 void GgufWriter::Set(std::string key, GgufValue value) {
+  value.Own();  // a value read from a file may view its mapping, which may not outlive this writer
   auto it = kv_index_.find(key);
   if (it != kv_index_.end()) {
     kv_[it->second].second = std::move(value);
@@ -101,6 +102,10 @@ void GgufWriter::SetBool(std::string key, bool v) { Set(std::move(key), GgufValu
 
 void GgufWriter::SetStringArray(std::string key, std::vector<std::string> v) {
   GgufValue a = GgufValue::Array(GgufType::kString);
+  size_t bytes = 0;
+  for (const std::string& s : v) bytes += sizeof(uint64_t) + s.size();
+  a.packed.reserve(bytes);
+  a.ends.reserve(v.size());
   for (const std::string& s : v) a.AppendString(s);
   Set(std::move(key), std::move(a));
 }
@@ -206,11 +211,9 @@ Status GgufWriter::WriteValue(const GgufValue& v) {
       FORMIGA_RETURN_IF_ERROR(WriteRaw(&count, 8));
       if (!v.is_compact()) {
         for (const GgufValue& item : v.items) FORMIGA_RETURN_IF_ERROR(WriteValue(item));
-      } else if (v.elem_type == GgufType::kString) {
-        for (size_t k = 0; k < v.size(); ++k) FORMIGA_RETURN_IF_ERROR(WriteString(v.StringAt(k)));
       } else {
-        // The compact form of scalars is their on-disk bytes.
-        FORMIGA_RETURN_IF_ERROR(WriteRaw(v.packed.data(), v.packed.size()));
+        // The compact form is the items' on-disk bytes.
+        FORMIGA_RETURN_IF_ERROR(WriteRaw(v.bytes().data(), v.bytes().size()));
       }
       return Status::Ok();
     }

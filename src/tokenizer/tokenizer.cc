@@ -210,8 +210,11 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(TokenizerSpec spec) {
       m.eog[id] = 1;
     }
   }
-  // The texts live in m.vocab now, the merges in m.merges.
+  // The texts live in m.vocab now, the types in m.types, the merges in m.merges.
+  m.types.resize(n);
+  for (size_t i = 0; i < n; ++i) m.types[i] = static_cast<uint8_t>(s.types[i]);
   std::vector<std::string>().swap(m.spec.tokens);
+  std::vector<TokenType>().swap(m.spec.types);
   std::vector<std::pair<std::string, std::string>>().swap(m.spec.merges);
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 }
@@ -271,7 +274,7 @@ std::string Tokenizer::TokenToPiece(int32_t id) const {
   const TokenizerSpec& s = impl_->spec;
   if (id < 0 || static_cast<size_t>(id) >= impl_->vocab.size()) return {};
   const std::string_view text = impl_->vocab.Text(static_cast<size_t>(id));
-  TokenType t = s.types[id];
+  TokenType t = impl_->Type(id);
   if (t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUnused) return std::string(text);
   if (s.algorithm == TokenizerAlgorithm::kBpe) {
     if (t == TokenType::kUserDefined) return std::string(text);
@@ -330,7 +333,7 @@ TokenizerAlgorithm Tokenizer::algorithm() const { return impl_->spec.algorithm; 
 std::string_view Tokenizer::TokenText(int32_t id) const { return impl_->vocab.Text(static_cast<size_t>(id)); }
 TokenType Tokenizer::GetTokenType(int32_t id) const {
   if (id < 0 || id >= vocab_size()) return TokenType::kUndefined;
-  return impl_->spec.types[id];
+  return impl_->Type(id);
 }
 std::optional<int32_t> Tokenizer::FindToken(std::string_view text) const {
   int32_t id = impl_->Lookup(text);

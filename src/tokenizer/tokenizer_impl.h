@@ -85,11 +85,13 @@ uint32_t DecodeUtf8(std::string_view s, size_t i, size_t* len);
 }  // namespace tokenizer_internal
 
 struct Tokenizer::Impl {
-  // NOTE: Create() moves the token texts into `vocab` and drops the merge
-  // strings once the merge table is built: spec.tokens and spec.merges are
-  // empty afterwards.
+  // NOTE: Create() moves the token texts into `vocab` and their types into
+  // `types`, and drops the merge strings once the merge table is built:
+  // spec.tokens, spec.types and spec.merges are empty afterwards.
   TokenizerSpec spec;
   tokenizer_internal::Vocab vocab;
+  std::vector<uint8_t> types;  // id -> TokenType (spec.types is dropped too)
+  TokenType Type(int32_t id) const { return static_cast<TokenType>(types[static_cast<size_t>(id)]); }
 
   // BPE merges (and SPM merges from tokenizer.json): (left id, right id) ->
   // (rank, merged id).
