@@ -11,11 +11,12 @@ namespace {
 // bench/plan-accuracy on formiga's own runs (docs/planner.md#calibration):
 // the binary, its libraries, thread stacks and allocator arenas at a
 // tiny context, and the parsed GGUF metadata + tokenizer tables per
-// vocabulary entry (token strings are copied into GgufValues, then into the
-// tokenizer's vectors and hash maps). Fitted on SmolLM2 (49152 tokens),
-// Gemma-3 (262144) and synth TinyLlama (32000); residuals < 1.5 MB.
-constexpr uint64_t kCpuRuntimeBytes = 19'200'000;
-constexpr uint64_t kTokenizerBytesPerToken = 384;
+// vocabulary entry (compact GGUF arrays viewing the file, the tokenizer's
+// text buffer, hash slots, scores and types: ~20 bytes a token since the
+// compact forms; 384 before). Fitted on SmolLM2 (49152 tokens) and Gemma-3
+// (262144): residuals +0.8 MB and +0.2 MB; synth TinyLlama (32000) -2.4 MB.
+constexpr uint64_t kCpuRuntimeBytes = 16'000'000;
+constexpr uint64_t kTokenizerBytesPerToken = 20;
 // Fault-around: touching one embedding row maps up to 64 KiB of the file.
 constexpr uint64_t kFaultAroundBytes = 64 * 1024;
 
