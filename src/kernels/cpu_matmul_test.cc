@@ -151,7 +151,8 @@ TEST(CpuMatMulTest, RowResultIsBitIdenticalWhateverTheBatchAndThreads) {
   // The serving invariant: a row's output does not depend on the batch it is
   // computed in (alone, at any position of a batch of any size) nor on the
   // thread count. Covers every weight type, token-tile tails (T = 9: tiles
-  // 4 + 4 + 1) and the multi-row decode kernels' row tails (N = 37).
+  // 8 + 1 in the rows-in-lanes kernels, 4 + 4 + 1 elsewhere; its sub-batches
+  // every tile of 1..8) and the multi-row decode kernels' row tails (N = 37).
   auto be1 = testing::CpuBackendOrDie(1);
   auto be2 = testing::CpuBackendOrDie(2);
   auto be3 = testing::CpuBackendOrDie(3);
@@ -181,12 +182,14 @@ TEST(CpuMatMulTest, RowResultIsBitIdenticalWhateverTheBatchAndThreads) {
 
 TEST(CpuMatMulTest, KQuantRowGroupsStripsAndTails) {
   // The rows-in-lanes K-quant kernels (cpu_matmul_k8.cc) work on groups of 8
-  // rows and, for T > 1, on strips of 8 super-blocks whose running sums wait
-  // between strips (in y for a full group, in a local buffer for a tail
-  // group). C = 2560 (10 super-blocks: strips 8 + 2) with N = 8, 16 (full
-  // groups only), 21 and 37 (tails of 5) must match ref on the same int8
-  // activations and give every row bit-identical results alone or in a
-  // batch, with 1 or 3 threads.
+  // rows: for T = 2..15 one super-block at a time for tiles of up to 8
+  // tokens (Rows8Tok), from T = 16 on strips of 8 super-blocks whose running
+  // sums wait between strips (in y for a full group, in a local buffer for a
+  // tail group). C = 2560 (10 super-blocks: strips 8 + 2) with N = 8, 16
+  // (full groups only), 21 and 37 (tails of 5), T = 6 and 18 (batches of
+  // T and T - 1 tokens), must match ref on the same int8 activations and
+  // give every row bit-identical results alone or in a batch, with 1 or 3
+  // threads.
   auto be1 = testing::CpuBackendOrDie(1);
   auto be3 = testing::CpuBackendOrDie(3);
   ASSERT_NE(be1, nullptr);
@@ -194,22 +197,53 @@ TEST(CpuMatMulTest, KQuantRowGroupsStripsAndTails) {
   for (DType type : {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     double worst = 0;
     for (int64_t N : {8, 16, 21, 37}) {
-      const int64_t C = 2560, T = 6;
-      CheckMatMul(*be3, *ref_be, MatMulCase{type, N, C, T}, 5e-2, &worst);
-      const std::vector<uint8_t> w = MakeWeights(type, N, C, 21);
-      const WeightView view{type, w.data(), C, N, DTypeRowBytes(type, C)};
-      const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 22);
-      std::vector<float> solo(static_cast<size_t>(T * N));
-      for (int64_t t = 0; t < T; ++t) {
-        ASSERT_TRUE(be1->MatMul(view, x.data() + t * C, solo.data() + t * N, 1).ok());
-      }
-      for (Backend* be : {be1.get(), be3.get()}) {
-        for (int64_t t0 : {0, 1}) {
-          std::vector<float> got(static_cast<size_t>((T - t0) * N));
-          ASSERT_TRUE(be->MatMul(view, x.data() + t0 * C, got.data(), T - t0).ok());
-          EXPECT_EQ(0, std::memcmp(got.data(), solo.data() + t0 * N, got.size() * sizeof(float)))
-              << DTypeName(type) << " N=" << N << " tokens [" << t0 << ", " << T << ")";
+      for (int64_t T : {6, 18}) {
+        const int64_t C = 2560;
+        CheckMatMul(*be3, *ref_be, MatMulCase{type, N, C, T}, 5e-2, &worst);
+        const std::vector<uint8_t> w = MakeWeights(type, N, C, 21);
+        const WeightView view{type, w.data(), C, N, DTypeRowBytes(type, C)};
+        const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 22);
+        std::vector<float> solo(static_cast<size_t>(T * N));
+        for (int64_t t = 0; t < T; ++t) {
+          ASSERT_TRUE(be1->MatMul(view, x.data() + t * C, solo.data() + t * N, 1).ok());
         }
+        for (Backend* be : {be1.get(), be3.get()}) {
+          for (int64_t t0 : {0, 1}) {
+            std::vector<float> got(static_cast<size_t>((T - t0) * N));
+            ASSERT_TRUE(be->MatMul(view, x.data() + t0 * C, got.data(), T - t0).ok());
+            EXPECT_EQ(0, std::memcmp(got.data(), solo.data() + t0 * N, got.size() * sizeof(float)))
+                << DTypeName(type) << " N=" << N << " tokens [" << t0 << ", " << T << ")";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuMatMulTest, LongBatchesKeepTheOneTokenResult) {
+  // The rows-in-lanes 32-block kernels (cpu_matmul_q4x8.cc) switch paths with
+  // T: one token (DotRows8), 2..15 tokens in tiles of up to 8 (DotRows8Tok),
+  // 16+ tokens from each row group unpacked once per call (8-, 4- and
+  // 1-token tiles). Batches of 20, 19, 16 and 12 tokens (N = 37: a tail
+  // group) must give every row the bits it gets alone, with 1 or 3 threads.
+  auto be1 = testing::CpuBackendOrDie(1);
+  auto be3 = testing::CpuBackendOrDie(3);
+  ASSERT_NE(be1, nullptr);
+  for (DType type : {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0}) {
+    const int64_t N = 37, C = 512, T = 20;
+    const std::vector<uint8_t> w = MakeWeights(type, N, C, 31);
+    const WeightView view{type, w.data(), C, N, DTypeRowBytes(type, C)};
+    const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 32);
+    std::vector<float> solo(static_cast<size_t>(T * N));
+    for (int64_t t = 0; t < T; ++t) {
+      ASSERT_TRUE(be1->MatMul(view, x.data() + t * C, solo.data() + t * N, 1).ok());
+    }
+    for (Backend* be : {be1.get(), be3.get()}) {
+      for (const auto& [t0, t1] : {std::pair<int64_t, int64_t>{0, 20}, {1, 20}, {4, 20}, {3, 15}}) {
+        std::vector<float> got(static_cast<size_t>((t1 - t0) * N));
+        ASSERT_TRUE(be->MatMul(view, x.data() + t0 * C, got.data(), t1 - t0).ok());
+        EXPECT_EQ(0, std::memcmp(got.data(), solo.data() + t0 * N, got.size() * sizeof(float)))
+            << DTypeName(type) << " tokens [" << t0 << ", " << t1 << ")";
       }
     }
   }
