@@ -31,6 +31,11 @@
 // on SmolLM2, same pp, top-1 vs llama.cpp 95.9 % instead of 96.5 % and one
 // greedy golden answer flipped at a 0.195-logit near-tie, so it was dropped.
 //
+// Paths by batch size: one token (decode) DotRows8, unpacking on the fly and
+// prefetching the next group; 2..15 tokens (batched decode) DotRows8Tok,
+// each block unpacked in registers once per tile of up to 8 tokens; 16+
+// (prefill) each 8-row group unpacked once per call, then BlockDot tiles.
+//
 // Every output (row, token) is accumulated in block order with the same
 // operations whatever the token tile (NT) or the rows around it, so results
 // are bit-identical for any batch, tile and thread count (the invariance
