@@ -15,22 +15,9 @@ constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" read as little-endian u32
 // Smallest encoding of a value of each type: used to reject a count before
 // allocating anything for it (N items need at least N * min bytes left).
 uint64_t MinEncodedSize(GgufType type) {
-  switch (type) {
-    case GgufType::kUint8:
-    case GgufType::kInt8:
-    case GgufType::kBool: return 1;
-    case GgufType::kUint16:
-    case GgufType::kInt16: return 2;
-    case GgufType::kUint32:
-    case GgufType::kInt32:
-    case GgufType::kFloat32: return 4;
-    case GgufType::kUint64:
-    case GgufType::kInt64:
-    case GgufType::kFloat64:
-    case GgufType::kString: return 8;   // u64 length, empty string
-    case GgufType::kArray: return 12;   // u32 elem type + u64 count, empty array
-  }
-  return 1;
+  if (const size_t width = GgufScalarWidth(type); width != 0) return width;
+  return type == GgufType::kString ? 8    // u64 length, empty string
+                                   : 12;  // u32 elem type + u64 count, empty array
 }
 
 bool IsKnownType(uint32_t raw) { return raw <= static_cast<uint32_t>(GgufType::kFloat64); }
