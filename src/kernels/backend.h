@@ -96,10 +96,11 @@ class Backend {
   virtual const char* name() const = 0;
 
   // ---- Memory of this backend's space. The defaults are host memory (ref,
-  // cpu); a device backend (cuda) overrides all of them. Model code does not
-  // use these yet: the placement work will route weights, scratch activations
-  // and the KV cache through them, so that every pointer handed to the ops
-  // below lives where the backend computes.
+  // cpu); a device backend (cuda) overrides all of them. The model placement
+  // (model/placement.h) routes a device's layers' weights, scratch
+  // activations, batch metadata and KV cache through them, so that every
+  // pointer handed to the ops below lives where the backend computes; host
+  // backends keep zero-copy views into the mapped file.
   //
   // Whether pointers of this backend are plain host pointers.
   virtual bool IsHost() const { return true; }
@@ -178,6 +179,59 @@ class Backend {
   virtual void SoftCap(const float* x, float* y, int64_t n, float cap) = 0;
   // y (R, C): y[r] = x[rows[r]] for x (T, C) (gathers the rows that need logits).
   virtual void CopyRows(const float* x, const int32_t* rows, int64_t R, int64_t C, float* y) = 0;
+};
+
+// Memory from one backend's Alloc, given back with its Free when destroyed
+// (move-only). The backend must outlive the buffer. Used by the model
+// placement (weights uploaded to a device, scratch, batch metadata) and the
+// KV cache.
+class BackendBuffer {
+ public:
+  BackendBuffer() = default;
+  // `bytes` from `be`; ResourceExhausted (the backend's own message) when it has none left.
+  static Result<BackendBuffer> Allocate(Backend& be, size_t bytes) {
+    FORMIGA_ASSIGN_OR_RETURN(void* p, be.Alloc(bytes));
+    BackendBuffer b;
+    b.be_ = &be;
+    b.data_ = p;
+    b.bytes_ = bytes;
+    return b;
+  }
+  BackendBuffer(BackendBuffer&& o) noexcept : be_(o.be_), data_(o.data_), bytes_(o.bytes_) {
+    o.be_ = nullptr;
+    o.data_ = nullptr;
+    o.bytes_ = 0;
+  }
+  BackendBuffer& operator=(BackendBuffer&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      be_ = o.be_;
+      data_ = o.data_;
+      bytes_ = o.bytes_;
+      o.be_ = nullptr;
+      o.data_ = nullptr;
+      o.bytes_ = 0;
+    }
+    return *this;
+  }
+  BackendBuffer(const BackendBuffer&) = delete;
+  BackendBuffer& operator=(const BackendBuffer&) = delete;
+  ~BackendBuffer() { Reset(); }
+
+  void Reset() {
+    if (be_ != nullptr) be_->Free(data_);
+    be_ = nullptr;
+    data_ = nullptr;
+    bytes_ = 0;
+  }
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Backend* backend() const { return be_; }
+
+ private:
+  Backend* be_ = nullptr;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
 };
 
 // The naive reference backend (kernels/ref): correct by inspection, slow.
