@@ -21,6 +21,7 @@
 
 #include "formats/gguf.h"
 #include "model/model.h"
+#include "model/placement_buffers.h"
 #include "model/transformer.h"
 #include "model/weights.h"
 
@@ -40,8 +41,8 @@ struct FalconLayer {
 
 class FalconModel final : public Model {
  public:
-  FalconModel(const GgufFile& file, ModelConfig config, Backend& backend)
-      : Model(std::move(config)), backend_(backend), loader_(file) {}
+  FalconModel(const GgufFile& file, ModelConfig config, const ModelPlacement& placement)
+      : Model(std::move(config), placement), loader_(file), stages_(placement) {}
 
   Status Load() {
     const ModelConfig& c = config_;
@@ -50,6 +51,10 @@ class FalconModel final : public Model {
     FORMIGA_RETURN_IF_ERROR(LoadEmbeddings(loader_, c, &embed_, &output_));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_, loader_.Vector("output_norm.weight", C));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_b_, loader_.Vector("output_norm.bias", C));
+    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.embed, &embed_, "token_embd"));
+    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_, "output"));
+    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_norm_, C, "output_norm"));
+    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_norm_b_, C, "output_norm.bias"));
     layers_.resize(static_cast<size_t>(c.n_layers));
     for (int64_t il = 0; il < c.n_layers; ++il) {
       const std::string p = "blk." + std::to_string(il) + ".";
@@ -78,6 +83,16 @@ class FalconModel final : public Model {
       FORMIGA_ASSIGN_OR_RETURN(L.up_b, loader_.OptionalVector(p + "ffn_up.bias", c.ffn_size));
       FORMIGA_ASSIGN_OR_RETURN(L.down, loader_.Matrix(p + "ffn_down.weight", c.ffn_size, C));
       FORMIGA_ASSIGN_OR_RETURN(L.down_b, loader_.OptionalVector(p + "ffn_down.bias", C));
+      const ModelPlacement::Part& part = placement_.layers[il];
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.attn_norm, C, p + "attn_norm"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.attn_norm_b, C, p + "attn_norm.bias"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.attn_norm_2, C, p + "attn_norm_2"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.attn_norm_2_b, C, p + "attn_norm_2.bias"));
+      FORMIGA_RETURN_IF_ERROR(placed_.PlaceAttention(part, c, &L.attn, p));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.up, p + "ffn_up"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.up_b, c.ffn_size, p + "ffn_up.bias"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.down, p + "ffn_down"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.down_b, C, p + "ffn_down.bias"));
     }
     setup_.rope = MakeRope(c, RopeStyle::kNeox, false);
     setup_.params = AttentionParams{c.n_heads, c.n_kv_heads, c.head_dim,
@@ -91,16 +106,19 @@ class FalconModel final : public Model {
     FORMIGA_RETURN_IF_ERROR(ValidateBatch(c, b));
     const int64_t T = b.attn.n_tokens, C = c.hidden_size, F = c.ffn_size;
     const float eps = static_cast<float>(c.norm_eps);
-    Backend& be = backend_;
-    scratch_.Reserve(c, T, b.n_logit_rows);
-    float* x = scratch_.x.data();   // (T, C)
-    float* n = scratch_.h.data();   // (T, C) MLP input (and attention input, old arch)
-    float* m = scratch_.h2.data();  // (T, C) attention input (new arch)
-    float* o = scratch_.o.data();   // (T, C)
-    float* u = scratch_.up.data();  // (T, F)
-    FORMIGA_RETURN_IF_ERROR(be.GetRows(embed_, b.tokens, T, x));
+    // Each part runs on its stage's backend, scratch and batch copy (model/placement_buffers.h).
+    FORMIGA_ASSIGN_OR_RETURN(Stage* s, stages_.Begin(c, b, kv));
+    FORMIGA_RETURN_IF_ERROR(s->be->GetRows(embed_, s->batch.tokens, T, s->x()));
     for (int64_t il = 0; il < c.n_layers; ++il) {
       const FalconLayer& L = layers_[il];
+      FORMIGA_ASSIGN_OR_RETURN(s, stages_.EnterLayer(il));
+      Backend& be = *s->be;
+      Scratch& sc = s->scratch;
+      float* x = sc.x.data();   // (T, C)
+      float* n = sc.h.data();   // (T, C) MLP input (and attention input, old arch)
+      float* m = sc.h2.data();  // (T, C) attention input (new arch)
+      float* o = sc.o.data();   // (T, C)
+      float* u = sc.up.data();  // (T, F)
       be.LayerNorm(x, L.attn_norm, L.attn_norm_b, n, T, C, eps);
       const float* attn_in = n;
       if (c.falcon_new_arch) {
@@ -110,30 +128,34 @@ class FalconModel final : public Model {
       FORMIGA_RETURN_IF_ERROR(be.MatMul(L.up, n, u, T));
       if (L.up_b != nullptr) be.AddBias(u, L.up_b, u, T, F);
       be.Gelu(u, u, T * F, /*tanh_approx=*/false);
-      FORMIGA_RETURN_IF_ERROR(RunAttention(be, c, L.attn, setup_, attn_in, b.attn, kv.layer(il), scratch_, o));
+      FORMIGA_RETURN_IF_ERROR(RunAttention(be, c, L.attn, setup_, attn_in, s->batch.attn, kv.layer(il), sc, o));
       be.Add(x, o, x, T * C);
       FORMIGA_RETURN_IF_ERROR(be.MatMul(L.down, u, o, T));
       if (L.down_b != nullptr) be.AddBias(o, L.down_b, o, T, C);
       be.Add(x, o, x, T * C);
     }
-    return RunLogits(be, c, x, b, output_norm_, output_norm_b_, false, output_, scratch_, logits);
+    FORMIGA_ASSIGN_OR_RETURN(s, stages_.EnterOutput());
+    FORMIGA_RETURN_IF_ERROR(RunLogits(*s->be, c, s->x(), s->batch, output_norm_, output_norm_b_, false, output_,
+                                      s->scratch, stages_.LogitsOut(logits)));
+    return stages_.Finish(logits);
   }
 
  private:
-  Backend& backend_;
   WeightLoader loader_;
+  PlacedWeights placed_;
+  ForwardStages stages_;
   WeightView embed_, output_;
   const float* output_norm_ = nullptr;
   const float* output_norm_b_ = nullptr;
   std::vector<FalconLayer> layers_;
   AttentionSetup setup_;
-  Scratch scratch_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> LoadFalcon(const GgufFile& file, const ModelConfig& config, Backend& backend) {
-  auto model = std::make_unique<FalconModel>(file, config, backend);
+Result<std::unique_ptr<Model>> LoadFalcon(const GgufFile& file, const ModelConfig& config,
+                                          const ModelPlacement& placement) {
+  auto model = std::make_unique<FalconModel>(file, config, placement);
   FORMIGA_RETURN_IF_ERROR(model->Load().WithContext("loading falcon model"));
   return std::unique_ptr<Model>(std::move(model));
 }

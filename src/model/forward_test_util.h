@@ -28,7 +28,7 @@ class ForwardTestRunner {
   // kv_type f16 (as llama.cpp's default cache) or f32.
   ForwardTestRunner(Model& model, int64_t n_blocks, int64_t block_size = 4, DType kv_type = DType::kF16)
       : model_(model), block_(block_size), n_blocks_(n_blocks) {
-    auto kv = KvCache::Create(model.config().n_layers, n_blocks, model.kv_layout(block_size, kv_type));
+    auto kv = model.NewKvCache(n_blocks, block_size, kv_type);  // each layer's KV with its backend
     EXPECT_TRUE(kv.ok()) << kv.status().ToString();
     if (kv.ok()) kv_ = std::make_unique<KvCache>(std::move(kv.value()));
   }

@@ -18,6 +18,7 @@
 
 #include "formats/gguf.h"
 #include "model/model.h"
+#include "model/placement_buffers.h"
 #include "model/transformer.h"
 #include "model/weights.h"
 
@@ -36,8 +37,8 @@ struct Gemma3Layer {
 
 class Gemma3Model final : public Model {
  public:
-  Gemma3Model(const GgufFile& file, ModelConfig config, Backend& backend)
-      : Model(std::move(config)), backend_(backend), loader_(file) {}
+  Gemma3Model(const GgufFile& file, ModelConfig config, const ModelPlacement& placement)
+      : Model(std::move(config), placement), loader_(file), stages_(placement) {}
 
   Status Load() {
     const ModelConfig& c = config_;
@@ -45,6 +46,9 @@ class Gemma3Model final : public Model {
     const int64_t C = c.hidden_size, D = c.head_dim;
     FORMIGA_RETURN_IF_ERROR(LoadEmbeddings(loader_, c, &embed_, &output_));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_, loader_.Vector("output_norm.weight", C));
+    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.embed, &embed_, "token_embd"));
+    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_, "output"));
+    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_norm_, C, "output_norm"));
     layers_.resize(static_cast<size_t>(c.n_layers));
     for (int64_t il = 0; il < c.n_layers; ++il) {
       const std::string p = "blk." + std::to_string(il) + ".";
@@ -60,6 +64,15 @@ class Gemma3Model final : public Model {
       FORMIGA_ASSIGN_OR_RETURN(L.down, loader_.Matrix(p + "ffn_down.weight", c.ffn_size, C));
       FORMIGA_ASSIGN_OR_RETURN(L.post_ffw_norm, loader_.Vector(p + "post_ffw_norm.weight", C));
       L.local = c.IsSlidingLayer(il);
+      const ModelPlacement::Part& part = placement_.layers[il];
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.attn_norm, C, p + "attn_norm"));
+      FORMIGA_RETURN_IF_ERROR(placed_.PlaceAttention(part, c, &L.attn, p));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.post_attn_norm, C, p + "post_attention_norm"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.ffn_norm, C, p + "ffn_norm"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.gate, p + "ffn_gate"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.up, p + "ffn_up"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.down, p + "ffn_down"));
+      FORMIGA_RETURN_IF_ERROR(placed_.Place(part, &L.post_ffw_norm, C, p + "post_ffw_norm"));
     }
     const double scalar = c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : static_cast<double>(D);
     for (int local = 0; local < 2; ++local) {
@@ -77,45 +90,52 @@ class Gemma3Model final : public Model {
     FORMIGA_RETURN_IF_ERROR(ValidateBatch(c, b));
     const int64_t T = b.attn.n_tokens, C = c.hidden_size, F = c.ffn_size;
     const float eps = static_cast<float>(c.norm_eps);
-    Backend& be = backend_;
-    scratch_.Reserve(c, T, b.n_logit_rows);
-    float* x = scratch_.x.data();  // (T, C)
-    float* h = scratch_.h.data();  // (T, C)
-    float* o = scratch_.o.data();  // (T, C)
-    FORMIGA_RETURN_IF_ERROR(be.GetRows(embed_, b.tokens, T, x));
-    be.Scale(x, static_cast<float>(c.embedding_scale), T * C);
+    // Each part runs on its stage's backend, scratch and batch copy (model/placement_buffers.h).
+    FORMIGA_ASSIGN_OR_RETURN(Stage* s, stages_.Begin(c, b, kv));
+    FORMIGA_RETURN_IF_ERROR(s->be->GetRows(embed_, s->batch.tokens, T, s->x()));
+    s->be->Scale(s->x(), static_cast<float>(c.embedding_scale), T * C);
     for (int64_t il = 0; il < c.n_layers; ++il) {
       const Gemma3Layer& L = layers_[il];
+      FORMIGA_ASSIGN_OR_RETURN(s, stages_.EnterLayer(il));
+      Backend& be = *s->be;
+      Scratch& sc = s->scratch;
+      float* x = sc.x.data();  // (T, C)
+      float* h = sc.h.data();  // (T, C)
+      float* o = sc.o.data();  // (T, C)
       be.RmsNorm(x, L.attn_norm, h, T, C, eps);
       FORMIGA_RETURN_IF_ERROR(
-          RunAttention(be, c, L.attn, setup_[L.local ? 1 : 0], h, b.attn, kv.layer(il), scratch_, o));
+          RunAttention(be, c, L.attn, setup_[L.local ? 1 : 0], h, s->batch.attn, kv.layer(il), sc, o));
       be.RmsNorm(o, L.post_attn_norm, o, T, C, eps);
       be.Add(x, o, x, T * C);
       be.RmsNorm(x, L.ffn_norm, h, T, C, eps);
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.gate, h, scratch_.gate.data(), T));  // (T, F)
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.up, h, scratch_.up.data(), T));      // (T, F)
-      be.GeluMul(scratch_.gate.data(), scratch_.up.data(), scratch_.gate.data(), T * F);
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.down, scratch_.gate.data(), o, T));  // (T, C)
+      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.gate, h, sc.gate.data(), T));  // (T, F)
+      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.up, h, sc.up.data(), T));      // (T, F)
+      be.GeluMul(sc.gate.data(), sc.up.data(), sc.gate.data(), T * F);
+      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.down, sc.gate.data(), o, T));  // (T, C)
       be.RmsNorm(o, L.post_ffw_norm, o, T, C, eps);
       be.Add(x, o, x, T * C);
     }
-    return RunLogits(be, c, x, b, output_norm_, nullptr, true, output_, scratch_, logits);
+    FORMIGA_ASSIGN_OR_RETURN(s, stages_.EnterOutput());
+    FORMIGA_RETURN_IF_ERROR(RunLogits(*s->be, c, s->x(), s->batch, output_norm_, nullptr, true, output_, s->scratch,
+                                      stages_.LogitsOut(logits)));
+    return stages_.Finish(logits);
   }
 
  private:
-  Backend& backend_;
   WeightLoader loader_;
+  PlacedWeights placed_;
+  ForwardStages stages_;
   WeightView embed_, output_;
   const float* output_norm_ = nullptr;
   std::vector<Gemma3Layer> layers_;
   AttentionSetup setup_[2];  // [0] global, [1] local (sliding window)
-  Scratch scratch_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> LoadGemma3(const GgufFile& file, const ModelConfig& config, Backend& backend) {
-  auto model = std::make_unique<Gemma3Model>(file, config, backend);
+Result<std::unique_ptr<Model>> LoadGemma3(const GgufFile& file, const ModelConfig& config,
+                                          const ModelPlacement& placement) {
+  auto model = std::make_unique<Gemma3Model>(file, config, placement);
   FORMIGA_RETURN_IF_ERROR(model->Load().WithContext("loading gemma3 model"));
   return std::unique_ptr<Model>(std::move(model));
 }

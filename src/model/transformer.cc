@@ -4,27 +4,47 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <string>
 
 namespace formiga {
 
-void Scratch::Reserve(const ModelConfig& c, int64_t T, int64_t n_logit_rows) {
-  const int64_t need = std::max(T, n_logit_rows);
-  if (need <= capacity) return;
-  capacity = need;
-  const auto n = [&](int64_t width) { return static_cast<size_t>(need * width); };
+Status Scratch::Reserve(Backend& be, const ModelConfig& c, int64_t T, int64_t n_logit_rows, bool with_logits,
+                        const std::string& device) {
+  const int64_t need = std::max({T, n_logit_rows, capacity});
+  const int64_t need_logits = with_logits ? std::max(n_logit_rows, logit_capacity) : 0;
+  if (need <= capacity && need_logits <= logit_capacity && memory.backend() == &be) return Status::Ok();
   const int64_t qd = c.n_heads * c.head_dim, kvd = c.n_kv_heads * c.head_dim;
-  x.resize(n(c.hidden_size));
-  h.resize(n(c.hidden_size));
-  h2.resize(n(c.hidden_size));
-  q.resize(n(qd));
-  k.resize(n(kvd));
-  v.resize(n(kvd));
-  att.resize(n(qd));
-  o.resize(n(std::max(c.hidden_size, qd)));
-  gate.resize(n(c.ffn_size));
-  up.resize(n(c.ffn_size));
-  rows.resize(n(c.hidden_size));
+  ScratchArray* arrays[] = {&x, &h, &h2, &q, &k, &v, &att, &o, &gate, &up, &rows, &logits};
+  const int64_t widths[] = {c.hidden_size, c.hidden_size, c.hidden_size, qd, kvd, kvd, qd,
+                            std::max(c.hidden_size, qd), c.ffn_size, c.ffn_size, c.hidden_size, 0};
+  // Each array starts on a 64-byte boundary (16 floats).
+  const auto padded = [](int64_t n) { return (n + 15) / 16 * 16; };
+  int64_t total = padded(need_logits * c.vocab_size);
+  for (int64_t w : widths) total += padded(need * w);
+  memory.Reset();
+  Result<BackendBuffer> mem = BackendBuffer::Allocate(be, static_cast<size_t>(total) * sizeof(float));
+  if (!mem.ok()) {
+    capacity = logit_capacity = 0;
+    return Status::ResourceExhausted("activations for " + std::to_string(need) + " tokens (" +
+                                     std::to_string(total * 4 / (1 << 20)) + " MiB) do not fit on " + device +
+                                     " (" + mem.status().message() +
+                                     "): use a smaller batch, or fewer layers on " + device);
+  }
+  memory = std::move(*mem);
+  float* p = static_cast<float*>(memory.data());
+  // NOTE: host scratch is zero-filled (as the std::vectors it replaced were):
+  // it touches the pages now, so --verbose's resident size counts them.
+  if (be.IsHost()) std::memset(p, 0, static_cast<size_t>(total) * sizeof(float));
+  for (size_t i = 0; i < std::size(arrays); ++i) {  // logits (width 0 here) last
+    arrays[i]->p = p;
+    p += padded(need * widths[i]);
+  }
+  if (need_logits == 0) logits.p = nullptr;
+  capacity = need;
+  logit_capacity = need_logits;
+  return Status::Ok();
 }
 
 Status LoadEmbeddings(WeightLoader& loader, const ModelConfig& c, WeightView* embed, WeightView* output) {

@@ -16,13 +16,26 @@
 
 namespace formiga {
 
-// Activation buffers for up to `capacity` tokens; grown (never shrunk) before
-// a forward pass so that the ops themselves never allocate.
+// One activation array carved out of a Scratch allocation.
+struct ScratchArray {
+  float* p = nullptr;
+  float* data() const { return p; }
+};
+
+// Activation buffers for up to `capacity` tokens, in one allocation from the
+// backend that computes on them (host memory for ref/cpu); grown (never
+// shrunk) before a forward pass so that the ops themselves never allocate.
+// `logits` (R, vocab) exists only when asked for: a device backend running
+// the output head writes logits there before they are copied to the host.
 struct Scratch {
   int64_t capacity = 0;
-  std::vector<float> x, h, h2, q, k, v, att, o, gate, up, rows;
+  int64_t logit_capacity = 0;
+  ScratchArray x, h, h2, q, k, v, att, o, gate, up, rows, logits;
+  BackendBuffer memory;
 
-  void Reserve(const ModelConfig& c, int64_t T, int64_t n_logit_rows);
+  // ResourceExhausted (naming `device`) when the backend has no memory left.
+  Status Reserve(Backend& be, const ModelConfig& c, int64_t T, int64_t n_logit_rows, bool with_logits,
+                 const std::string& device);
 };
 
 struct AttentionWeights {

@@ -48,8 +48,8 @@ Result<std::unique_ptr<Engine>> Engine::Create(Model& model, const Tokenizer& to
   EngineOptions& o = engine->options_;
   if (o.n_blocks == 0) o.n_blocks = o.max_seqs * ((o.n_ctx + o.block_size - 1) / o.block_size);
   engine->pool_ = std::make_unique<BlockPool>(static_cast<int32_t>(o.n_blocks), static_cast<int32_t>(o.block_size));
-  FORMIGA_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(model.config().n_layers, o.n_blocks,
-                                                       model.kv_layout(o.block_size, o.kv_type)));
+  // Through the model's placement: each layer's KV arrays live with the backend that runs it.
+  FORMIGA_ASSIGN_OR_RETURN(KvCache kv, model.NewKvCache(o.n_blocks, o.block_size, o.kv_type));
   engine->kv_ = std::make_unique<KvCache>(std::move(kv));
   return engine;
 }

@@ -58,8 +58,7 @@ Result<PerplexityResult> ComputePerplexity(Model& model, const std::vector<int32
 
   const int64_t bs = 16;
   const int64_t n_blocks = (n_ctx + bs - 1) / bs;
-  FORMIGA_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(model.config().n_layers, n_blocks,
-                                                       model.kv_layout(bs, DType::kF16)));
+  FORMIGA_ASSIGN_OR_RETURN(KvCache kv, model.NewKvCache(n_blocks, bs, DType::kF16));
   std::vector<int32_t> table(static_cast<size_t>(n_blocks));
   for (int64_t b = 0; b < n_blocks; ++b) table[b] = static_cast<int32_t>(b);
   const int32_t* tables[] = {table.data()};

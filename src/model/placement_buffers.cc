@@ -1,0 +1,230 @@
+#include "model/placement_buffers.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace formiga {
+namespace {
+
+std::string Mib(uint64_t bytes) {
+  const uint64_t tenths = bytes * 10 / (1 << 20);
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " MiB";
+}
+
+size_t Align8(size_t n) { return (n + 7) / 8 * 8; }
+
+}  // namespace
+
+// ---- PlacedWeights ----------------------------------------------------------
+
+Result<const void*> PlacedWeights::Upload(const ModelPlacement::Part& part, const void* src, size_t bytes,
+                                          const std::string& what) {
+  Backend& be = *part.backend;
+  const auto key = std::make_pair(static_cast<const Backend*>(&be), src);
+  if (auto it = placed_.find(key); it != placed_.end() && it->second.second >= bytes) return it->second.first;
+  Result<BackendBuffer> buf = BackendBuffer::Allocate(be, bytes);
+  if (!buf.ok()) {
+    const std::string dev = part.name();
+    return Status::ResourceExhausted(
+        dev + " is out of memory placing " + what + " (" + Mib(bytes) + "; " + Mib(bytes_on(&be)) +
+        " of weights already placed there): " + buf.status().message() + ". Put fewer layers on " + dev +
+        " (--gpu-layers N, --device-map), cap it with --max-memory " + dev +
+        "=SIZE, or ask the planner what fits: formiga plan -m MODEL --max-memory " + dev + "=SIZE --out plan.json");
+  }
+  FORMIGA_RETURN_IF_ERROR(be.CopyToDevice(buf->data(), src, bytes).WithContext("uploading " + what));
+  const void* dst = buf->data();
+  placed_[key] = {dst, bytes};
+  buffers_.push_back(std::move(*buf));
+  return dst;
+}
+
+Status PlacedWeights::Place(const ModelPlacement::Part& part, WeightView* w, const std::string& what) {
+  if (part.backend->IsHost() || w->data == nullptr) return Status::Ok();
+  FORMIGA_ASSIGN_OR_RETURN(w->data, Upload(part, w->data, static_cast<size_t>(w->rows) * w->row_bytes, what));
+  return Status::Ok();
+}
+
+Status PlacedWeights::Place(const ModelPlacement::Part& part, const float** v, int64_t n, const std::string& what) {
+  if (part.backend->IsHost() || *v == nullptr) return Status::Ok();
+  FORMIGA_ASSIGN_OR_RETURN(const void* p, Upload(part, *v, static_cast<size_t>(n) * sizeof(float), what));
+  *v = static_cast<const float*>(p);
+  return Status::Ok();
+}
+
+Status PlacedWeights::PlaceAttention(const ModelPlacement::Part& part, const ModelConfig& c, AttentionWeights* w,
+                                     const std::string& prefix) {
+  if (part.backend->IsHost()) return Status::Ok();
+  const int64_t C = c.hidden_size, D = c.head_dim, qd = c.n_heads * D, kvd = c.n_kv_heads * D;
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->wq, prefix + "attn_q"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->wk, prefix + "attn_k"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->wv, prefix + "attn_v"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->wo, prefix + "attn_output"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->bq, qd, prefix + "attn_q.bias"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->bk, kvd, prefix + "attn_k.bias"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->bv, kvd, prefix + "attn_v.bias"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->bo, C, prefix + "attn_output.bias"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->q_norm, D, prefix + "attn_q_norm"));
+  FORMIGA_RETURN_IF_ERROR(Place(part, &w->k_norm, D, prefix + "attn_k_norm"));
+  return Status::Ok();
+}
+
+uint64_t PlacedWeights::bytes_on(const Backend* be) const {
+  uint64_t n = 0;
+  for (const BackendBuffer& b : buffers_) {
+    if (b.backend() == be) n += b.bytes();
+  }
+  return n;
+}
+
+// ---- ForwardStages ----------------------------------------------------------
+
+ForwardStages::ForwardStages(const ModelPlacement& placement) : placement_(placement) {
+  auto stage_of = [&](const ModelPlacement::Part& part) {
+    for (size_t i = 0; i < stages_.size(); ++i) {
+      if (stages_[i]->be == part.backend) return i;
+    }
+    auto s = std::make_unique<Stage>();
+    s->be = part.backend;
+    s->device = part.name();
+    stages_.push_back(std::move(s));
+    return stages_.size() - 1;
+  };
+  embed_stage_ = stage_of(placement_.embed);
+  for (const ModelPlacement::Part& p : placement_.layers) layer_stage_.push_back(stage_of(p));
+  output_stage_ = stage_of(placement_.output);
+}
+
+Result<Stage*> ForwardStages::Begin(const ModelConfig& c, const ForwardBatch& b, const KvCache& kv) {
+  if (kv.n_layers() != static_cast<int64_t>(layer_stage_.size())) {
+    return Status::InvalidArgument("the KV cache has " + std::to_string(kv.n_layers()) + " layers, the model " +
+                                   std::to_string(layer_stage_.size()));
+  }
+  for (size_t il = 0; il < layer_stage_.size(); ++il) {
+    const Backend* be = stages_[layer_stage_[il]]->be;
+    const Backend* owner = kv.layer_backend(static_cast<int64_t>(il));
+    if (be->IsHost() ? owner != nullptr : owner != be) {
+      return Status::InvalidArgument("the KV cache of layer " + std::to_string(il) + " is not in the memory of " +
+                                     stages_[layer_stage_[il]]->device +
+                                     ", where the layer runs: create the cache with Model::NewKvCache");
+    }
+  }
+  T_ = b.attn.n_tokens;
+  R_ = b.n_logit_rows;
+  C_ = c.hidden_size;
+  V_ = c.vocab_size;
+  int n_device_stages = 0;
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    Stage& s = *stages_[i];
+    const bool logits_here = i == output_stage_ && !s.be->IsHost();
+    FORMIGA_RETURN_IF_ERROR(s.scratch.Reserve(*s.be, c, T_, R_, logits_here, s.device));
+    if (s.be->IsHost()) {
+      s.batch = b;
+    } else {
+      FORMIGA_RETURN_IF_ERROR(CopyMetadata(s, b, kv.layout().block_size));
+      ++n_device_stages;
+    }
+  }
+  // Device -> device hops need a host staging buffer; grown here, not per hop.
+  if (n_device_stages > 1 && staging_.size() < static_cast<size_t>(T_ * C_)) staging_.resize(static_cast<size_t>(T_ * C_));
+  current_ = embed_stage_;
+  return stages_[embed_stage_].get();
+}
+
+// NOTE: the metadata is packed into one buffer (one CopyToDevice per stage
+// per forward) in this order, each section 8-byte aligned: tokens [T],
+// positions [T], seq_of [T] (int32), slots [T] (int64), logit rows [R]
+// (int32), the table pointers [n_seqs], then the tables themselves. A
+// sequence's table is copied up to the block of its last position in this
+// batch: the most attention or StoreKv can read.
+Status ForwardStages::CopyMetadata(Stage& s, const ForwardBatch& b, int64_t block_size) {
+  const int64_t T = b.attn.n_tokens, R = b.n_logit_rows;
+  int64_t n_seqs = 0;
+  for (int64_t t = 0; t < T; ++t) n_seqs = std::max<int64_t>(n_seqs, b.attn.seq_of_token[t] + 1);
+  std::vector<int64_t> table_len(static_cast<size_t>(n_seqs), 0);
+  for (int64_t t = 0; t < T; ++t) {
+    int64_t& len = table_len[static_cast<size_t>(b.attn.seq_of_token[t])];
+    len = std::max<int64_t>(len, b.attn.positions[t] / block_size + 1);
+  }
+  int64_t n_table = 0;
+  for (int64_t len : table_len) n_table += len;
+  const size_t off_tokens = 0;
+  const size_t off_pos = Align8(off_tokens + 4 * T);
+  const size_t off_seq = Align8(off_pos + 4 * T);
+  const size_t off_slots = Align8(off_seq + 4 * T);
+  const size_t off_rows = off_slots + 8 * T;
+  const size_t off_ptrs = Align8(off_rows + 4 * R);
+  const size_t off_tables = off_ptrs + sizeof(int32_t*) * n_seqs;
+  const size_t total = off_tables + 4 * n_table;
+  if (s.meta.bytes() < total) {
+    s.meta.Reset();
+    Result<BackendBuffer> m = BackendBuffer::Allocate(*s.be, std::max(total * 2, size_t{4096}));
+    if (!m.ok()) {
+      return Status::ResourceExhausted("the batch's token and block-table metadata (" + std::to_string(total) +
+                                       " bytes) does not fit on " + s.device + ": " + m.status().message());
+    }
+    s.meta = std::move(*m);
+  }
+  if (s.meta_host.size() < total) s.meta_host.resize(s.meta.bytes());
+  uint8_t* h = s.meta_host.data();
+  auto* dev = static_cast<uint8_t*>(s.meta.data());
+  std::memcpy(h + off_tokens, b.tokens, 4 * T);
+  std::memcpy(h + off_pos, b.attn.positions, 4 * T);
+  std::memcpy(h + off_seq, b.attn.seq_of_token, 4 * T);
+  std::memcpy(h + off_slots, b.attn.slots, 8 * T);
+  if (R > 0) std::memcpy(h + off_rows, b.logit_rows, 4 * R);
+  size_t table_off = off_tables;
+  for (int64_t sq = 0; sq < n_seqs; ++sq) {
+    const int32_t* dev_table = reinterpret_cast<const int32_t*>(dev + table_off);
+    std::memcpy(h + off_ptrs + sizeof(int32_t*) * sq, &dev_table, sizeof(dev_table));
+    const size_t len = static_cast<size_t>(table_len[static_cast<size_t>(sq)]);
+    if (len > 0) std::memcpy(h + table_off, b.attn.block_tables[sq], 4 * len);
+    table_off += 4 * len;
+  }
+  FORMIGA_RETURN_IF_ERROR(s.be->CopyToDevice(dev, h, total).WithContext("copying the batch to " + s.device));
+  s.batch = b;
+  s.batch.tokens = reinterpret_cast<const int32_t*>(dev + off_tokens);
+  s.batch.attn.positions = reinterpret_cast<const int32_t*>(dev + off_pos);
+  s.batch.attn.seq_of_token = reinterpret_cast<const int32_t*>(dev + off_seq);
+  s.batch.attn.slots = reinterpret_cast<const int64_t*>(dev + off_slots);
+  s.batch.logit_rows = reinterpret_cast<const int32_t*>(dev + off_rows);
+  s.batch.attn.block_tables = reinterpret_cast<const int32_t* const*>(dev + off_ptrs);
+  return Status::Ok();
+}
+
+Result<Stage*> ForwardStages::Enter(size_t to) {
+  if (to == current_) return stages_[to].get();
+  Stage& from = *stages_[current_];
+  Stage& dst = *stages_[to];
+  const size_t bytes = static_cast<size_t>(T_ * C_) * sizeof(float);
+  if (from.be->IsHost() && dst.be->IsHost()) {
+    std::memcpy(dst.x(), from.x(), bytes);
+  } else if (from.be->IsHost()) {
+    FORMIGA_RETURN_IF_ERROR(dst.be->CopyToDevice(dst.x(), from.x(), bytes));
+  } else if (dst.be->IsHost()) {
+    FORMIGA_RETURN_IF_ERROR(from.be->CopyToHost(dst.x(), from.x(), bytes));
+  } else {
+    FORMIGA_RETURN_IF_ERROR(from.be->CopyToHost(staging_.data(), from.x(), bytes));
+    FORMIGA_RETURN_IF_ERROR(dst.be->CopyToDevice(dst.x(), staging_.data(), bytes));
+  }
+  current_ = to;
+  return &dst;
+}
+
+float* ForwardStages::LogitsOut(float* host_logits) const {
+  const Stage& s = *stages_[output_stage_];
+  return s.be->IsHost() ? host_logits : s.scratch.logits.data();
+}
+
+Status ForwardStages::Finish(float* host_logits) {
+  const Stage& out = *stages_[output_stage_];
+  if (!out.be->IsHost() && R_ > 0) {
+    FORMIGA_RETURN_IF_ERROR(out.be->CopyToHost(host_logits, out.scratch.logits.data(),
+                                               static_cast<size_t>(R_ * V_) * sizeof(float)));
+  }
+  for (const auto& s : stages_) {
+    if (!s->be->IsHost()) FORMIGA_RETURN_IF_ERROR(s->be->Synchronize().WithContext("on " + s->device));
+  }
+  return Status::Ok();
+}
+
+}  // namespace formiga

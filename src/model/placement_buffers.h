@@ -1,0 +1,108 @@
+// The device side of a model placement (model/placement.h): the weights of
+// parts placed on device backends, uploaded once at load (PlacedWeights), and
+// per forward pass one Stage per backend — its scratch activations and the
+// batch with every pointer in that backend's memory — with the residual
+// stream hopping between stages at device boundaries (ForwardStages).
+//
+// Host backends (IsHost) copy nothing: their weights stay views into the
+// mapped file and their stage's batch is the caller's. A device backend gets
+// one metadata buffer per stage (token ids, positions, sequences, slots,
+// logit rows, the block tables and the array of table pointers), filled by
+// one CopyToDevice per forward from a host staging vector. Hops: device ->
+// host and host -> device copy straight between the stages' scratch; device
+// -> device goes through one host staging buffer. Buffers only grow (before
+// the ops run), so nothing is allocated on the hot path.
+//
+// Thread safety: one forward at a time (as Model). Ownership: the placement's
+// backends must outlive these objects.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "kernels/backend.h"
+#include "kernels/kv_cache.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/placement.h"
+#include "model/transformer.h"
+
+namespace formiga {
+
+class PlacedWeights {
+ public:
+  // Makes `*w` live in the part's backend memory: a no-op on a host backend;
+  // on a device, the rows are uploaded once (the same bytes placed twice on
+  // one backend, e.g. tied embeddings, share one copy). `what` names the
+  // tensor in the out-of-memory message.
+  Status Place(const ModelPlacement::Part& part, WeightView* w, const std::string& what);
+  // The same for a vector of n floats (null stays null).
+  Status Place(const ModelPlacement::Part& part, const float** v, int64_t n, const std::string& what);
+  // q/k/v/o projections, biases and q/k norms of one layer's attention.
+  Status PlaceAttention(const ModelPlacement::Part& part, const ModelConfig& c, AttentionWeights* w,
+                        const std::string& prefix);
+
+  // Bytes uploaded to `be`.
+  uint64_t bytes_on(const Backend* be) const;
+
+ private:
+  Result<const void*> Upload(const ModelPlacement::Part& part, const void* src, size_t bytes, const std::string& what);
+
+  std::vector<BackendBuffer> buffers_;
+  std::map<std::pair<const Backend*, const void*>, std::pair<const void*, size_t>> placed_;
+};
+
+// A backend's share of one forward pass.
+struct Stage {
+  Backend* be = nullptr;
+  std::string device;
+  Scratch scratch;
+  ForwardBatch batch;  // the caller's (host) or copies in be's memory (device)
+  // Device stages: the packed metadata, and its host image.
+  BackendBuffer meta;
+  std::vector<uint8_t> meta_host;
+
+  float* x() const { return scratch.x.data(); }  // (T, C) residual stream
+};
+
+class ForwardStages {
+ public:
+  ForwardStages() = default;
+  explicit ForwardStages(const ModelPlacement& placement);
+
+  // Before each forward: checks that the KV cache's layers live with their
+  // layers' backends, reserves every stage's scratch for the batch, copies
+  // the batch metadata to each device stage, and returns the embedding's
+  // stage (the residual stream starts there).
+  Result<Stage*> Begin(const ModelConfig& c, const ForwardBatch& batch, const KvCache& kv);
+  // The stage of layer il / of the output head, with the residual stream
+  // (T, C) moved there from the current stage when they differ.
+  Result<Stage*> EnterLayer(int64_t il) { return Enter(layer_stage_[static_cast<size_t>(il)]); }
+  Result<Stage*> EnterOutput() { return Enter(output_stage_); }
+  // Where the output stage writes logits: `host_logits`, or its device scratch.
+  float* LogitsOut(float* host_logits) const;
+  // Copies device logits (R, vocab) to `host_logits` and waits for every
+  // device stage (their asynchronous errors come back here).
+  Status Finish(float* host_logits);
+
+  const ModelPlacement& placement() const { return placement_; }
+
+ private:
+  Result<Stage*> Enter(size_t stage);
+  Status CopyMetadata(Stage& s, const ForwardBatch& b, int64_t block_size);
+
+  ModelPlacement placement_;
+  std::vector<std::unique_ptr<Stage>> stages_;  // one per distinct backend
+  size_t embed_stage_ = 0, output_stage_ = 0;
+  std::vector<size_t> layer_stage_;
+  size_t current_ = 0;
+  int64_t T_ = 0, R_ = 0, C_ = 0, V_ = 0;
+  std::vector<float> staging_;  // device -> device hops
+};
+
+}  // namespace formiga
