@@ -1,9 +1,33 @@
 #include "cli/model_fit.h"
 
-#include "planner/placement.h"
 #include "planner/weights.h"
 
 namespace formiga::cli {
+
+Result<ResolvedPlacement> ResolvePlacement(const PlacementArgs& args, int64_t n_layers) {
+  using namespace planner;
+  ResolvedPlacement r;
+  if (!args.device_map.empty() && args.gpu_layers >= 0) {
+    return Status::InvalidArgument("give either --device-map or --gpu-layers, not both");
+  }
+  if (args.gpu_layers < -1) return Status::InvalidArgument("--gpu-layers must be 0 or more");
+  if (!args.device_map.empty()) {
+    FORMIGA_ASSIGN_OR_RETURN(r.map, ParseDeviceMap(args.device_map));
+    r.where = "--device-map";
+  } else if (args.gpu_layers >= 0) {
+    r.map = GpuLayersMap(args.gpu_layers, n_layers);
+    r.where = "--gpu-layers " + std::to_string(args.gpu_layers);
+  } else if (!args.plan.empty()) {
+    FORMIGA_ASSIGN_OR_RETURN(PlanFile plan, ReadPlanFile(args.plan));
+    r.map = plan.device_map;
+    r.where = "--plan " + args.plan;
+  } else {
+    r.map.entries.push_back({"", "cpu"});
+    r.where = "the default placement";
+  }
+  FORMIGA_ASSIGN_OR_RETURN(r.devices, ResolveDeviceMap(r.map, n_layers, r.where));
+  return r;
+}
 
 Status ApplyPlacementAndCheckFits(const PlacementArgs& args, const GgufFile& file, const ModelConfig& config,
                                   bool ctx_given, bool kv_given, EngineOptions* eo) {
@@ -18,16 +42,11 @@ Status ApplyPlacementAndCheckFits(const PlacementArgs& args, const GgufFile& fil
                                      std::to_string(weights.parameters) + "): re-run formiga plan -m " + file.path() +
                                      " --out " + args.plan);
     }
-    FORMIGA_RETURN_IF_ERROR(CheckPlacementSupported(plan.device_map, "--plan " + args.plan));
     if (!ctx_given && plan.n_ctx > 0) eo->n_ctx = plan.n_ctx;
     if (!kv_given && !plan.kv_type.empty()) {
       if (auto t = ParseDType(plan.kv_type)) eo->kv_type = *t;
     }
     max_memory = plan.max_memory;
-  }
-  if (!args.device_map.empty()) {
-    FORMIGA_ASSIGN_OR_RETURN(DeviceMap map, ParseDeviceMap(args.device_map));
-    FORMIGA_RETURN_IF_ERROR(CheckPlacementSupported(map, "--device-map"));
   }
   if (!args.max_memory.empty()) {
     FORMIGA_ASSIGN_OR_RETURN(max_memory, ParseMaxMemory(args.max_memory));

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <map>
 #include <cstdio>
 #include <unistd.h>
 
@@ -49,8 +50,32 @@ void AddModelOptions(CLI::App* cmd, ModelArgs& args) {
   cmd->add_option("--plan", args.placement.plan, "obey a plan written by formiga plan --out (context, KV type, device map)");
   cmd->add_option("--device-map", args.placement.device_map,
                   "layer placement as HF accelerate: auto, cpu, cuda:N or a JSON object/file of module -> device");
+  cmd->add_option("--gpu-layers,--n-gpu-layers", args.placement.gpu_layers,
+                  "layers on cuda:0 as llama.cpp's -ngl: the last N layers (N > layers: the output head too)");
   cmd->add_option("--max-memory", args.placement.max_memory,
                   "memory caps as HF accelerate: cpu=30GiB,cuda:0=10GiB (refuses to start what will not fit)");
+}
+
+// The placement's backends: "cpu" parts on the host backend, each cuda:N on
+// a CUDA backend made once. Where CUDA cannot be had (a CPU-only build, no
+// GPU), a map that names it is refused with the reason, never run on the CPU.
+static Status MakePlacement(const ResolvedPlacement& r, ModelSession* s) {
+  std::map<std::string, Backend*> by_device = {{"cpu", s->backend.get()}};
+  for (const std::string& dev : r.devices.Devices()) {
+    if (by_device.count(dev) != 0) continue;
+    Result<std::unique_ptr<Backend>> cuda = MakeCudaBackend(std::stoi(dev.substr(5)));  // "cuda:N"
+    if (!cuda.ok()) {
+      FORMIGA_RETURN_IF_ERROR(planner::CheckPlacementSupported(r.map, r.where, cuda.status().message()));
+      return cuda.status().WithContext(r.where + " places layers on " + dev);  // a map of strategies only
+    }
+    by_device[dev] = cuda->get();
+    s->devices.push_back(std::move(cuda.value()));
+  }
+  auto part = [&](const std::string& dev) { return ModelPlacement::Part{by_device.at(dev), dev}; };
+  s->placement.embed = part(r.devices.embed);
+  for (const std::string& dev : r.devices.layers) s->placement.layers.push_back(part(dev));
+  s->placement.output = part(r.devices.output);
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<Backend>> MakeBackend(const std::string& name, int threads) {
@@ -84,7 +109,10 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   s->file = std::make_unique<GgufFile>(std::move(file));
   PrefetchWeights(s->file->mapping());
   FORMIGA_ASSIGN_OR_RETURN(s->backend, MakeBackend(args.backend, args.threads));
-  FORMIGA_ASSIGN_OR_RETURN(s->model, LoadModel(*s->file, *s->backend));
+  FORMIGA_ASSIGN_OR_RETURN(ModelConfig config, ConfigFromGguf(*s->file));
+  FORMIGA_ASSIGN_OR_RETURN(ResolvedPlacement where, ResolvePlacement(args.placement, config.n_layers));
+  FORMIGA_RETURN_IF_ERROR(MakePlacement(where, s.get()));
+  FORMIGA_ASSIGN_OR_RETURN(s->model, LoadModel(*s->file, s->placement));
   FORMIGA_ASSIGN_OR_RETURN(s->tokenizer, Tokenizer::FromGguf(*s->file));
   if (s->tokenizer->vocab_size() != s->model->config().vocab_size) {
     return Status::Corruption(s->path + ": the tokenizer has " + std::to_string(s->tokenizer->vocab_size()) +
@@ -122,6 +150,14 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
                  static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size),
                  s->backend->name(), static_cast<long long>(engine_options.n_ctx), Mib(s->engine->kv_bytes()),
                  args.kv_type.c_str(), s->load_seconds, Mib(mem.rss_bytes));
+    if (!s->devices.empty()) {
+      std::map<std::string, int> layers_on;
+      for (const ModelPlacement::Part& p : s->placement.layers) ++layers_on[p.device];
+      std::string text = "formiga: placement (" + where.where + "): token_embd on " + s->placement.embed.device;
+      for (const auto& [dev, n] : layers_on) text += ", " + std::to_string(n) + " layers on " + dev;
+      text += ", output on " + s->placement.output.device;
+      std::fprintf(stderr, "%s\n", text.c_str());
+    }
   }
   return s;
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/model_fit.h"
 #include "core/status.h"
@@ -32,13 +33,15 @@ struct ModelArgs {
 };
 
 // Adds -m/--model, --backend, -t/--threads, -c/--ctx, --kv-type, --verbose,
-// --plan, --device-map, --max-memory.
+// --plan, --device-map, --gpu-layers, --max-memory.
 void AddModelOptions(CLI::App* cmd, ModelArgs& args);
 
 struct ModelSession {
   std::string path;
   std::unique_ptr<GgufFile> file;
-  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Backend> backend;               // the host backend (--backend)
+  std::vector<std::unique_ptr<Backend>> devices;  // one per GPU the placement uses
+  ModelPlacement placement;                       // which of them runs each part
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;  // the model's, or nullopt if it ships none

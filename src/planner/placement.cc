@@ -1,5 +1,6 @@
 #include "planner/placement.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -167,18 +168,85 @@ Result<PlanFile> ReadPlanFile(const std::string& path) {
   return p;
 }
 
-Status CheckPlacementSupported(const DeviceMap& map, const std::string& where) {
+Status CheckPlacementSupported(const DeviceMap& map, const std::string& where, const std::string& cuda_unavailable) {
+  if (cuda_unavailable.empty()) return Status::Ok();
   for (const auto& [module, dev] : map.entries) {
     if (dev != "cpu") {
       return Status::Unsupported(where + " places " + (module.empty() ? std::string("the model") : module) +
                                  " on " + dev +
-                                 ", but CUDA placement is not available in this build of formiga yet (CPU only): "
-                                 "re-plan for the CPU (formiga plan --hardware local without GPUs, or "
-                                 "--device-map cpu)");
+                                 ", but CUDA placement is not available in this build of formiga or on this "
+                                 "machine (" + cuda_unavailable + "): re-plan for the CPU (formiga plan "
+                                 "--hardware local without GPUs, or --device-map cpu)");
     }
   }
-  if (!map.strategy.empty()) return Status::Ok();  // auto & co: everything on the CPU, the only device today
-  return Status::Ok();
+  return Status::Ok();  // strategies (auto & co) resolve to the cpu: see ResolveDeviceMap
+}
+
+std::vector<std::string> ModuleDevices::Devices() const {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& d) {
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  };
+  add(embed);
+  for (const std::string& d : layers) add(d);
+  add(output);
+  return out;
+}
+
+Result<ModuleDevices> ResolveDeviceMap(const DeviceMap& map, int64_t n_layers, const std::string& where) {
+  ModuleDevices out;
+  std::string all = "cpu";
+  for (const auto& [module, dev] : map.entries) {
+    if (module.empty()) all = dev;
+  }
+  out.embed = out.output = all;
+  out.layers.assign(static_cast<size_t>(std::max<int64_t>(n_layers, 0)), all);
+  std::string output_norm;
+  for (const auto& [module, dev] : map.entries) {
+    if (module.empty()) continue;
+    if (module == "token_embd") {
+      out.embed = dev;
+    } else if (module == "output") {
+      out.output = dev;
+    } else if (module == "output_norm") {
+      output_norm = dev;
+    } else if (module.rfind("blk.", 0) == 0) {
+      const std::string n = module.substr(4);
+      const bool digits = !n.empty() && n.size() < 10 &&
+                          std::all_of(n.begin(), n.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+      const int64_t il = digits ? std::stoll(n) : -1;
+      if (il < 0 || il >= n_layers) {
+        return Status::InvalidArgument(where + " places " + module + " but the model has " + std::to_string(n_layers) +
+                                       " layers (blk.0 .. blk." + std::to_string(n_layers - 1) + ")");
+      }
+      out.layers[static_cast<size_t>(il)] = dev;
+    } else if (module.size() >= 10 && module.compare(module.size() - 10, 10, "rotary_emb") == 0) {
+      // accelerate lists the rotary embedding, which has no weights: nothing to place.
+    } else {
+      return Status::InvalidArgument(where + ": unknown module '" + module +
+                                     "' (use token_embd, blk.N, output, output_norm or accelerate's names)");
+    }
+  }
+  if (!output_norm.empty() && output_norm != out.output) {
+    bool output_named = false;
+    for (const auto& [module, dev] : map.entries) output_named |= module == "output";
+    if (output_named) {
+      return Status::InvalidArgument(where + " places output_norm on " + output_norm + " and output on " + out.output +
+                                     ": the final norm and the output projection run together; give them one device");
+    }
+    out.output = output_norm;
+  }
+  return out;
+}
+
+DeviceMap GpuLayersMap(int64_t n_gpu_layers, int64_t n_layers) {
+  DeviceMap m;
+  m.entries.push_back({"", "cpu"});
+  for (int64_t il = std::max<int64_t>(n_layers - n_gpu_layers, 0); il < n_layers; ++il) {
+    m.entries.push_back({"blk." + std::to_string(il), "cuda:0"});
+  }
+  if (n_gpu_layers > n_layers) m.entries.push_back({"output", "cuda:0"});
+  return m;
 }
 
 uint64_t CpuMemoryBudget(uint64_t cap, std::string* source) {

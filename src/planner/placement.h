@@ -48,9 +48,34 @@ struct PlanFile {
 };
 Result<PlanFile> ReadPlanFile(const std::string& path);
 
-// This build runs on the CPU only: a map that places anything on cuda:N is
-// refused with a message saying so (never silently run on the CPU).
-Status CheckPlacementSupported(const DeviceMap& map, const std::string& where);
+// A map that places anything on cuda:N where CUDA cannot be used is refused
+// with a message saying so and why (never silently run on the CPU).
+// `cuda_unavailable` is the reason (e.g. MakeCudaBackend's message); empty
+// means CUDA is usable and the map is accepted.
+Status CheckPlacementSupported(const DeviceMap& map, const std::string& where,
+                               const std::string& cuda_unavailable = "this build of formiga is CPU only");
+
+// The device ("cpu" or "cuda:N") of every part of a model, as a map places it.
+struct ModuleDevices {
+  std::string embed = "cpu";        // token_embd
+  std::vector<std::string> layers;  // blk.N
+  std::string output = "cpu";       // output_norm + output
+  // Distinct devices, in order of first use.
+  std::vector<std::string> Devices() const;
+};
+
+// Resolves `map` for a model of n_layers: "" (the whole model), "token_embd",
+// "blk.N", "output" and "output_norm" (one part: they must agree); modules
+// the map does not name go where "" says, else to the cpu. Strategies (auto,
+// sequential, balanced) place everything on the cpu: the runtime does not
+// measure GPUs yet (formiga plan --out writes an explicit map). `where` names
+// the map's source in errors (unknown module, a layer the model lacks).
+Result<ModuleDevices> ResolveDeviceMap(const DeviceMap& map, int64_t n_layers, const std::string& where);
+
+// --gpu-layers N, as llama.cpp's -ngl: the last N layers on cuda:0, the
+// output head too when N > n_layers (so -ngl 99 offloads everything), the
+// embedding on the cpu.
+DeviceMap GpuLayersMap(int64_t n_gpu_layers, int64_t n_layers);
 
 // Memory formiga may use on this machine: `cap` when > 0 (--max-memory
 // cpu=…), else $FORMIGA_MAX_MEMORY, else MemAvailable plus what this process
