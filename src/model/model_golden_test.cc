@@ -8,7 +8,8 @@
 //     perplexity tool does). formiga runs the same tokens on the cpu backend
 //     (int8 activations, f16 KV cache, as llama.cpp) and must give mean
 //     KL(llama.cpp || formiga) <= 0.01 and the same top-1 token on >= 98 % of
-//     the rows. KL uses a tail bucket for the mass outside the top-32:
+//     the rows counting near-ties, >= 93 % raw (see the NOTE at kMinTop1).
+//     KL uses a tail bucket for the mass outside the top-32:
 //       KL ~= sum_topK p_ref (log p_ref - log p_f) + p_tail_ref (log p_tail_ref - log p_tail_f).
 //     The tokenization of the text must equal llama.cpp's.
 //   - transformers (float32, weights dequantized by transformers' GGUF
@@ -71,21 +72,39 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-// NOTE: raw top-1 agreement with llama.cpp cannot reach 98 % on these small
-// models for any independent implementation: transformers in float32 (exact
-// math, which formiga's ref backend matches to 4e-6) agrees with llama.cpp on
-// 98.2 % of SmolLM2's rows, and formiga's cpu backend, which rounds
-// activations to int8 like llama.cpp but not at the same places, on ~96 %.
-// llama.cpp itself agrees with itself on only 96.7 % (SmolLM2 Q4_1) and
-// 94.1 % (Gemma-3 Q4_K_M) of the rows between its plain and flash-attention
-// paths (scripts/golden/llamacpp_self_agreement.py, docs/models.md).
+// NOTE: raw top-1 agreement with llama.cpp >= 98 % takes bit-identical
+// arithmetic, not just the same rounding places (measured, docs/models.md
+// "Agreement with llama.cpp"). Activations are rounded to int8 before every
+// MatMul, so one quant rounded the other way (a 1e-7 difference in its input
+// is enough) grows, layer after layer and through attention into later rows,
+// into differences as large as two independent roundings. Rounding where
+// llama.cpp rounds (f16 activation scales, q and the softmax probabilities in
+// f16 against the f16 cache, RMSNorm sum in double, f32 RoPE angles, GELU
+// through f16) left SmolLM2 Q4_1 at 97.1 % (97.3 % before): layer 0
+// identical but for the last bits of attention and SiLU, and by the last
+// layer only 2.3 % of the values still identical. Adding ggml's own expf
+// polynomial and its GEMM's summation order in attention made all 30 layers
+// bit-identical: 100 % top-1, KL 0; removing any one piece gave back
+// 97.1-97.9 %. That experiment was not kept: it copies llama.cpp's kernels,
+// wants a transposed V cache, and its f32 RoPE angles lose accuracy at long
+// contexts; Q8_0, Q5_0 and K-quant weights would also need llama.cpp's GEMM
+// orders, which differ between its AVX2/AVX-512/ARM builds; and its own f16
+// attention products are summed in one order for batches (tinyBLAS) and
+// another for one token (ggml_vec_dot_f16), while formiga gives a row the
+// same bits at any batch size. Exact math is barely closer:
+// transformers in float32 (which formiga's ref backend matches to 4e-6)
+// agrees with llama.cpp on 98.2 % of SmolLM2's rows, and llama.cpp agrees
+// with itself on only 96.7 % (SmolLM2 Q4_1) and 94.1 % (Gemma-3 Q4_K_M)
+// between its plain and flash-attention paths
+// (scripts/golden/llamacpp_self_agreement.py).
 // The disagreements are near-ties, so the 98 % bar counts a row whose
 // llama.cpp log-prob gap between the two choices is <= 0.25 nats as agreeing,
 // and raw top-1 must stay >= 93 %: one point under llama.cpp's own
 // self-agreement on Gemma-3, because any change of float rounding order moves
 // it by about a point either way (the rows-in-lanes Q5_0 kernel, exact in
 // int32 per block: Gemma-3 English 95.3 -> 94.0 %, Portuguese 94.5 -> 96.9 %,
-// mean KL 0.0042 -> 0.0041).
+// mean KL 0.0042 -> 0.0041; the roundings above, alone or together: 93.0-97.9 %
+// per variant).
 constexpr double kMinTop1 = 0.93;
 
 fs::path GoldenDir() { return testing::SourceDir() / "tests" / "data" / "logits"; }
