@@ -191,11 +191,8 @@ class BackendBuffer {
   // `bytes` from `be`; ResourceExhausted (the backend's own message) when it has none left.
   static Result<BackendBuffer> Allocate(Backend& be, size_t bytes) {
     FORMIGA_ASSIGN_OR_RETURN(void* p, be.Alloc(bytes));
-    BackendBuffer b;
-    b.be_ = &be;
-    b.data_ = p;
-    b.bytes_ = bytes;
-    return b;
+    Result<BackendBuffer> r{BackendBuffer(&be, p, bytes)};
+    return r;  // NOTE: not `return b;`: nvcc compiles this header as C++17 (no implicit move into Result)
   }
   BackendBuffer(BackendBuffer&& o) noexcept : be_(o.be_), data_(o.data_), bytes_(o.bytes_) {
     o.be_ = nullptr;
@@ -229,6 +226,8 @@ class BackendBuffer {
   Backend* backend() const { return be_; }
 
  private:
+  BackendBuffer(Backend* be, void* data, size_t bytes) : be_(be), data_(data), bytes_(bytes) {}
+
   Backend* be_ = nullptr;
   void* data_ = nullptr;
   size_t bytes_ = 0;
