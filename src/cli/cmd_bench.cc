@@ -30,6 +30,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@
 #include "cli/model_session.h"
 #include "core/process_memory.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu_isa.h"
 
 namespace formiga::cli {
 namespace {
@@ -342,6 +344,8 @@ int RunBench(BenchArgs& args) {
   const ModelConfig& c = s.model->config();
   const double file_gib = static_cast<double>(s.file->file_size()) / (1024.0 * 1024.0 * 1024.0);
 
+  // The cpu backend's ISA tier (FORMIGA_CPU_ISA forces one: A/B runs).
+  const std::optional<CpuIsa> isa = CpuBackendIsa(*s.backend);
   if (args.json) {
     nlohmann::json tests = nlohmann::json::array();
     for (const TestResult& r : results) {
@@ -365,6 +369,7 @@ int RunBench(BenchArgs& args) {
         {"file_bytes", s.file->file_size()},
         {"weight_bytes_per_step", weight_bytes},
         {"backend", s.backend->name()},
+        {"cpu_isa", isa ? CpuIsaName(*isa) : ""},
         {"threads", threads},
         {"batch", args.batch},
         {"repetitions", args.reps},
@@ -380,8 +385,9 @@ int RunBench(BenchArgs& args) {
   }
   std::printf("model: %s (%s, %.2f GiB, %.0f MB of weights read per decode step)\n", s.path.c_str(),
               ArchName(c.arch), file_gib, static_cast<double>(weight_bytes) / 1e6);
-  std::printf("backend %s, %d threads, batch %d, %d repetitions; load to first token %.2f s\n", s.backend->name(),
-              threads, args.batch, args.reps, s.load_seconds);
+  const std::string isa_note = isa ? std::string(" (") + CpuIsaName(*isa) + " kernels)" : "";
+  std::printf("backend %s%s, %d threads, batch %d, %d repetitions; load to first token %.2f s\n", s.backend->name(),
+              isa_note.c_str(), threads, args.batch, args.reps, s.load_seconds);
   std::printf("| test | t/s | weights GB/s | of roofline |\n|---|---|---|---|\n");
   for (const TestResult& r : results) {
     const bool tg = r.name.rfind("tg", 0) == 0;

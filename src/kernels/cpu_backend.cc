@@ -2,17 +2,16 @@
 // and runs them on a thread pool; the AVX2/FMA/F16C kernels live in the other
 // cpu_*.cc files (see cpu_kernels.h).
 //
-// NOTE: this file is compiled for the baseline ISA (no -mavx2): it holds the
-// CPU feature check, which must run before any AVX2 instruction can.
+// NOTE: this file is compiled for the baseline ISA (no -mavx2): it runs the
+// CPU feature check (cpu_isa.cc) before any AVX2 instruction can, and picks
+// the ISA tier of the integer kernels once, when the backend is made.
 //
 // Determinism: task boundaries depend only on the op's shape (never on the
 // thread count), and each output is computed by exactly one task, so results
 // are bit-identical for any number of threads.
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "core/quant.h"
 #include "core/thread_pool.h"
 #include "kernels/backend.h"
+#include "kernels/cpu_isa.h"
 #include "kernels/cpu_kernels.h"
 
 namespace formiga {
@@ -35,11 +35,28 @@ constexpr int64_t kMinDecodeRows = 32;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The integer rows-in-lanes kernels of one ISA tier (cpu_kernels.h).
+struct TierKernels {
+  bool (*q8_rows8)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
+  bool (*q8k_rows8)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
+};
+
+TierKernels KernelsOf(CpuIsa isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case CpuIsa::kAvxVnni: return {cpu::avx_vnni::MatMulQ8Rows8, cpu::avx_vnni::MatMulQ8KRows8};
+    case CpuIsa::kAvx512Vnni: return {cpu::avx512_vnni::MatMulQ8Rows8, cpu::avx512_vnni::MatMulQ8KRows8};
+#endif
+    default: return {cpu::avx2::MatMulQ8Rows8, cpu::avx2::MatMulQ8KRows8};
+  }
+}
+
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+  CpuBackend(int n_threads, CpuIsa isa) : isa_(isa), tier_(KernelsOf(isa)), pool_(n_threads) {}
 
   const char* name() const override { return "cpu"; }
+  CpuIsa isa() const { return isa_; }
 
   Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) override {
     const cpu::ActFormat format = cpu::ActFormatOf(w.type);
@@ -83,8 +100,16 @@ class CpuBackend final : public Backend {
     const auto rows = [&](int64_t n0, int64_t n1) {
       switch (format) {
         case cpu::ActFormat::kF32: cpu::MatMulFloatRows(w, x, T, y, n0, n1); break;
-        case cpu::ActFormat::kQ8: cpu::MatMulQ8Rows(w, static_cast<const cpu::ActQ8*>(xq), T, y, n0, n1); break;
-        default: cpu::MatMulQ8KRows(w, static_cast<const BlockQ8_K*>(xq), T, y, n0, n1); break;
+        case cpu::ActFormat::kQ8: {
+          const auto* a = static_cast<const cpu::ActQ8*>(xq);
+          if (!tier_.q8_rows8(w, a, T, y, n0, n1)) cpu::MatMulQ8Rows(w, a, T, y, n0, n1);
+          break;
+        }
+        default: {
+          const auto* a = static_cast<const BlockQ8_K*>(xq);
+          if (!tier_.q8k_rows8(w, a, T, y, n0, n1)) cpu::MatMulQ8KRows(w, a, T, y, n0, n1);
+          break;
+        }
       }
     };
     if (!big || pool_.n_threads() == 1) {
@@ -243,6 +268,8 @@ class CpuBackend final : public Backend {
     pool_.Run(CeilDiv(T, per_task), [&](int64_t task, int) { fn(task * per_task, std::min(T, (task + 1) * per_task)); });
   }
 
+  const CpuIsa isa_;
+  const TierKernels tier_;
   ThreadPool pool_;
   std::vector<uint8_t> act_;        // quantized activations of the current MatMul
   std::vector<int64_t> bounds_;     // row boundaries of the current decode MatMul's tasks
@@ -252,34 +279,29 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-#if defined(__x86_64__) || defined(__i386__)
-// NOTE: asks CPUID directly: clang 14's __builtin_cpu_supports does not know
-// "f16c", and AVX state must also be enabled by the OS (OSXSAVE + XGETBV).
-static bool CpuHasAvx2FmaF16c() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
-  if (!(fma && osxsave && avx && f16c)) return false;
-  unsigned xcr0_lo = 0, xcr0_hi = 0;
-  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  if ((xcr0_lo & 0x6) != 0x6) return false;  // XMM and YMM state saved by the OS
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  return b & (1u << 5);  // AVX2
-}
-#endif
-
-Result<std::unique_ptr<Backend>> MakeCpuBackend(int n_threads) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (!CpuHasAvx2FmaF16c()) {
-    return Status::Unsupported(
-        "cpu backend: this CPU lacks AVX2, FMA or F16C, which the cpu kernels need; use the ref backend "
-        "(slow) on this machine");
+Result<std::unique_ptr<Backend>> MakeCpuBackend(int n_threads, CpuIsa isa) {
+#if defined(__x86_64__)
+  if (!CpuSupportsIsa(isa)) {
+    FORMIGA_RETURN_IF_ERROR(ChooseCpuIsa(CpuIsaName(isa)).status());  // says what the CPU lacks
   }
-  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(n_threads));
+  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(n_threads, isa));
 #else
   (void)n_threads;
+  (void)isa;
   return Status::Unsupported("cpu backend: only x86-64 with AVX2 is implemented; use the ref backend");
 #endif
+}
+
+Result<std::unique_ptr<Backend>> MakeCpuBackend(int n_threads) {
+  const char* env = std::getenv("FORMIGA_CPU_ISA");
+  FORMIGA_ASSIGN_OR_RETURN(const CpuIsa isa, ChooseCpuIsa(env != nullptr ? env : ""));
+  return MakeCpuBackend(n_threads, isa);
+}
+
+std::optional<CpuIsa> CpuBackendIsa(const Backend& backend) {
+  const auto* cpu = dynamic_cast<const CpuBackend*>(&backend);
+  if (cpu == nullptr) return std::nullopt;
+  return cpu->isa();
 }
 
 }  // namespace formiga

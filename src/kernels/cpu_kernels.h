@@ -47,16 +47,29 @@ void QuantizeActQ8K(const float* x, int64_t C, int64_t t0, int64_t t1, BlockQ8_K
 // x (T, C) in f32.
 void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
 // Same for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against ActQ8 activations (T, C/32).
-// Q4_0 and Q8_0 go to MatMulQ8Rows8 (cpu_matmul_q4x8.cc).
+// Q4_0, Q5_0 and Q8_0 go to avx2::MatMulQ8Rows8 (cpu_matmul_q4x8.cc).
 void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-// The rows-in-lanes kernels (cpu_matmul_q4x8.cc) behind MatMulQ8Rows: false
-// (nothing done) for a type they do not cover.
-bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-// Same for Q2_K..Q6_K against Q8_K activations (T, C/256).
+// Same for Q2_K..Q6_K against Q8_K activations (T, C/256). Q4_K, Q5_K and
+// Q6_K go to avx2::MatMulQ8KRows8 (cpu_matmul_k8.cc).
 void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-// The rows-in-lanes kernels (cpu_matmul_k8.cc) behind MatMulQ8KRows: false
-// (nothing done) for a type they do not cover.
+
+// The rows-in-lanes kernels, one build per ISA tier (cpu_isa.h, isa/tier.h):
+// MatMulQ8Rows8 (cpu_matmul_q4x8.cc: Q4_0, Q5_0, Q8_0) and MatMulQ8KRows8
+// (cpu_matmul_k8.cc: Q4_K, Q5_K, Q6_K) return false (nothing done) for a
+// type they do not cover. Every tier gives the same bits. A tier's functions
+// may run only where CpuSupportsIsa says so.
+namespace avx2 {
+bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
 bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+}  // namespace avx2
+namespace avx_vnni {
+bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+}  // namespace avx_vnni
+namespace avx512_vnni {
+bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+}  // namespace avx512_vnni
 
 // Row-wise ops over rows [t0, t1) of (T, C) arrays.
 void RmsNormRows(const float* x, const float* weight, float* y, int64_t t0, int64_t t1, int64_t C, float eps);

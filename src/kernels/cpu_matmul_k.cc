@@ -14,9 +14,9 @@
 // in exact int32 arithmetic (maddubs + madd), like ggml's vec_dot_*_q8_K.
 // The unpacked block is reused for up to kTile tokens.
 //
-// NOTE: an AVX512-VNNI path (_mm256_dpbusd_epi32) would replace the
-// maddubs + madd pair in DotK; no AVX-512 on the development machine, so
-// none is written.
+// NOTE: the VNNI tiers (cpu_isa.h) do not cover this file yet: it is AVX2 in
+// every tier. Its VNNI step would be _mm256_dpbusd_epi32 + vpmulld by the
+// scales (as cpu_matmul_k8.cc does) replacing the maddubs + madd pair in DotK.
 //
 // Shapes: W is (N, C) in super-blocks of 256, xq is (T, C/256), y is (T, N).
 #include <algorithm>
@@ -143,7 +143,7 @@ void MatMulKTyped(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y,
 }  // namespace
 
 void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  if (MatMulQ8KRows8(w, xq, T, y, n0, n1)) return;  // Q4_K, Q5_K, Q6_K
+  if (avx2::MatMulQ8KRows8(w, xq, T, y, n0, n1)) return;  // Q4_K, Q5_K, Q6_K
   if (w.type == DType::kQ2_K) {
     MatMulKTyped<BlockQ2_K>(w, xq, T, y, n0, n1);
   } else {

@@ -1,5 +1,7 @@
 // MatMul kernels for Q4_K, Q5_K and Q6_K with 8 ROWS IN THE 8 LANES ("rows
-// in lanes"), against Q8_K activations. Compiled with -mavx2 -mfma -mf16c.
+// in lanes"), against Q8_K activations. Compiled with -mavx2 -mfma -mf16c as
+// the avx2 tier, and again, as included by isa/*_k8.cc, for the VNNI tiers
+// (cpu_isa.h, isa/tier.h; see "VNNI" below).
 //
 // The weights stay the mmap'd GGUF blocks (no repacking). For each super-
 // block of 8 consecutive rows, Unpack8 builds (in an L1 buffer, Rows8):
@@ -45,6 +47,12 @@
 // integers and then the same float operations in the same order, so a row's
 // output does not depend on its batch, tile or thread count.
 //
+// VNNI (FORMIGA_CPU_VNNI): a scale group's quants go through vpdpbusd
+// straight into int32 (no int16 step: 4 products per lane, no saturation),
+// then one vpmulld by the group's scale (scale[g] then holds it as an int32
+// per lane), and msum's madd + add pairs are vpdpwssd. The same exact
+// isum/msum as the AVX2 path, hence the same bits.
+//
 // Shapes: W is (N, C) in super-blocks of 256, xq is (T, C/256), y is (T, N).
 #include <algorithm>
 #include <cstddef>
@@ -52,8 +60,9 @@
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
+#include "kernels/isa/tier.h"
 
-namespace formiga::cpu {
+namespace formiga::cpu::FORMIGA_CPU_TIER {
 namespace {
 
 constexpr int kTile = 4;
@@ -125,6 +134,17 @@ FORMIGA_ALWAYS_INLINE __m256i BytePairU(__m256i v) {
   return ShufDword<b, -1, b, -1>(v);
 }
 
+// A Q4_K/Q5_K scale (unsigned byte b of each 32-bit lane) in the form the
+// dot product multiplies by: an int16 pair for madd (AVX2), an int32 (VNNI).
+template <int b>
+FORMIGA_ALWAYS_INLINE __m256i ScaleU(__m256i v) {
+#if FORMIGA_CPU_VNNI
+  return ShufDword<b, -1, -1, -1>(v);
+#else
+  return BytePairU<b>(v);
+#endif
+}
+
 // The 8 rows' super-block in the form Dot8 consumes (see the file comment).
 template <int kGroups>
 struct Rows8 {
@@ -163,14 +183,14 @@ FORMIGA_ALWAYS_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Bl
                                       _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w[1], 6), k3), 4));
   const __m256i m47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w[3], 4), k2),
                                       _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(w[2], 6), k3), 4));
-  k.scale[0] = BytePairU<0>(s03);
-  k.scale[1] = BytePairU<1>(s03);
-  k.scale[2] = BytePairU<2>(s03);
-  k.scale[3] = BytePairU<3>(s03);
-  k.scale[4] = BytePairU<0>(s47);
-  k.scale[5] = BytePairU<1>(s47);
-  k.scale[6] = BytePairU<2>(s47);
-  k.scale[7] = BytePairU<3>(s47);
+  k.scale[0] = ScaleU<0>(s03);
+  k.scale[1] = ScaleU<1>(s03);
+  k.scale[2] = ScaleU<2>(s03);
+  k.scale[3] = ScaleU<3>(s03);
+  k.scale[4] = ScaleU<0>(s47);
+  k.scale[5] = ScaleU<1>(s47);
+  k.scale[6] = ScaleU<2>(s47);
+  k.scale[7] = ScaleU<3>(s47);
   k.minp[0] = BytePairU<0>(m03);
   k.minp[1] = BytePairU<1>(m03);
   k.minp[2] = BytePairU<2>(m03);
@@ -239,8 +259,18 @@ FORMIGA_ALWAYS_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Bl
   __m256i w[4];
   LoadT16(rp, o + offsetof(BlockQ6_K, scales), w);  // byte b of w[m] = scale 4m + b
   // scale[g] = (s_g, s_g) sign-extended: the byte in both high bytes, >> 8.
+  // VNNI: s_g as an int32: the byte in the top byte, >> 24.
   const auto sc = [&](int g) -> __m256i {
     __m256i v = w[g / 4];
+#if FORMIGA_CPU_VNNI
+    switch (g % 4) {
+      case 0: v = ShufDword<-1, -1, -1, 0>(v); break;
+      case 1: v = ShufDword<-1, -1, -1, 1>(v); break;
+      case 2: v = ShufDword<-1, -1, -1, 2>(v); break;
+      default: v = ShufDword<-1, -1, -1, 3>(v); break;
+    }
+    return _mm256_srai_epi32(v, 24);
+#else
     switch (g % 4) {
       case 0: v = ShufDword<-1, 0, -1, 0>(v); break;
       case 1: v = ShufDword<-1, 1, -1, 1>(v); break;
@@ -248,6 +278,7 @@ FORMIGA_ALWAYS_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Bl
       default: v = ShufDword<-1, 3, -1, 3>(v); break;
     }
     return _mm256_srai_epi16(v, 8);
+#endif
   };
 #pragma GCC unroll 16
   for (int g = 0; g < 16; ++g) k.scale[g] = sc(g);
@@ -322,8 +353,12 @@ FORMIGA_ALWAYS_INLINE __m256 Finish8(const Rows8<K8<Block>::kGroups>& k, const B
   __m256i msum = _mm256_madd_epi16(k.minp[0], Bcast4(reinterpret_cast<const int8_t*>(a.bsums)));
 #pragma GCC unroll 8
   for (int p = 1; p < 8; ++p) {
+#if FORMIGA_CPU_VNNI
+    msum = Dpwssd(msum, k.minp[p], Bcast4(reinterpret_cast<const int8_t*>(a.bsums + 2 * p)));
+#else
     msum = _mm256_add_epi32(msum,
                             _mm256_madd_epi16(k.minp[p], Bcast4(reinterpret_cast<const int8_t*>(a.bsums + 2 * p))));
+#endif
   }
   const __m256 dx = _mm256_broadcast_ss(&a.d);
   if constexpr (K8<Block>::kFold) {
@@ -333,6 +368,21 @@ FORMIGA_ALWAYS_INLINE __m256 Finish8(const Rows8<K8<Block>::kGroups>& k, const B
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(k.dm, dx), acc);
   }
 }
+
+#if FORMIGA_CPU_VNNI
+// Σ_{v < kN} q[v] · x[4v..4v+3] per lane, exact int32 (two vpdpbusd chains).
+template <int kN>
+FORMIGA_ALWAYS_INLINE __m256i GroupSumVnni(const __m256i* q, const int8_t* x) {
+  static_assert(kN % 2 == 0);
+  __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for (int v = 0; v < kN; v += 2) {
+    s0 = Dpbusd(s0, q[v], Bcast4(x + 4 * v));
+    s1 = Dpbusd(s1, q[v + 1], Bcast4(x + 4 * v + 4));
+  }
+  return _mm256_add_epi32(s0, s1);
+}
+#endif
 
 // acc[t] (lane r = row r) += the super-block's dot products for NT tokens
 // (token t's block at x[t * nb]), from the quants unpacked in k.q.
@@ -348,6 +398,11 @@ FORMIGA_ALWAYS_INLINE void Dot8(const Rows8<K8<Block>::kGroups>& k, const BlockQ
 #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
       const int8_t* xs = x[t * nb].qs;
+#if FORMIGA_CPU_VNNI
+      isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(GroupSumVnni<kPerGroup>(k.q + g * kPerGroup,
+                                                                                      xs + 4 * g * kPerGroup),
+                                                             k.scale[g]));
+#else
 #pragma GCC unroll 8
       for (int s = 0; s < kPerGroup; s += Tr::kSteps) {
         const int v0 = g * kPerGroup + s;
@@ -358,6 +413,7 @@ FORMIGA_ALWAYS_INLINE void Dot8(const Rows8<K8<Block>::kGroups>& k, const BlockQ
         }
         isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, k.scale[g]));
       }
+#endif
     }
   }
 #pragma GCC unroll 4
@@ -373,6 +429,15 @@ FORMIGA_ALWAYS_INLINE __m256 DotOne8(const uint8_t* const rp[8], size_t ib, Rows
   constexpr int kPerGroup = 64 / Tr::kGroups;
   Head8(rp, ib, static_cast<const Block*>(nullptr), k);
   __m256i isum = _mm256_setzero_si256();
+#if FORMIGA_CPU_VNNI
+  // Each scale group's vectors arrive in ascending order (Quants8).
+  __m256i s32[Tr::kGroups];
+  Quants8(rp, ib, static_cast<const Block*>(nullptr), [&](int v, __m256i q) K8_LAMBDA {
+    const int g = v / kPerGroup;
+    s32[g] = Dpbusd(v % kPerGroup == 0 ? _mm256_setzero_si256() : s32[g], q, Bcast4(a.qs + 4 * v));
+    if (v % kPerGroup == kPerGroup - 1) isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s32[g], k.scale[g]));
+  });
+#else
   __m256i s16[64 / Tr::kSteps];
   Quants8(rp, ib, static_cast<const Block*>(nullptr), [&](int v, __m256i q) K8_LAMBDA {
     const __m256i p = _mm256_maddubs_epi16(q, Bcast4(a.qs + 4 * v));
@@ -382,6 +447,7 @@ FORMIGA_ALWAYS_INLINE __m256 DotOne8(const uint8_t* const rp[8], size_t ib, Rows
       isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s16[sg], k.scale[v / kPerGroup]));
     }
   });
+#endif
   return Finish8<Block>(k, a, isum, acc);
 }
 
@@ -521,6 +587,13 @@ void Rows8Tok(const uint8_t* const rp[8], const uint8_t* next, const BlockQ8_K* 
       for (int t = 0; t < nt; ++t, a += nb) {
         const int8_t* xs = a->qs + 32 * m;
         __m256i s = _mm256_setzero_si256();
+#if FORMIGA_CPU_VNNI
+#pragma GCC unroll 2
+        for (int j0 = 0; j0 < 8; j0 += kPerGroup) {
+          s = _mm256_add_epi32(s, _mm256_mullo_epi32(GroupSumVnni<kPerGroup>(q + j0, xs + 4 * j0),
+                                                     _mm256_load_si256(&k.scale[(8 * m + j0) / kPerGroup])));
+        }
+#else
 #pragma GCC unroll 8
         for (int j0 = 0; j0 < 8; j0 += Tr::kSteps) {
           __m256i s16 = _mm256_maddubs_epi16(q[j0], Bcast4(xs + 4 * j0));
@@ -530,6 +603,7 @@ void Rows8Tok(const uint8_t* const rp[8], const uint8_t* next, const BlockQ8_K* 
           }
           s = _mm256_add_epi32(s, _mm256_madd_epi16(s16, _mm256_load_si256(&k.scale[(8 * m + j0) / kPerGroup])));
         }
+#endif
         auto* is = reinterpret_cast<__m256i*>(isum[t]);
         _mm256_store_si256(is, m == 0 ? s : _mm256_add_epi32(_mm256_load_si256(is), s));
       }
@@ -569,6 +643,7 @@ void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
 
 }  // namespace
 
+// The tier's entry point: cpu::<FORMIGA_CPU_TIER>::MatMulQ8KRows8 (cpu_kernels.h).
 bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   switch (w.type) {
     case DType::kQ4_K: MatMulK8Typed<BlockQ4_K>(w, xq, T, y, n0, n1); return true;
@@ -578,4 +653,4 @@ bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* 
   }
 }
 
-}  // namespace formiga::cpu
+}  // namespace formiga::cpu::FORMIGA_CPU_TIER

@@ -1,5 +1,9 @@
-// MatMul for Q4_0 and Q8_0 with 8 weight rows in the 8 lanes of a
-// vector (decode and prefill). Compiled with -mavx2 -mfma -mf16c.
+// MatMul for Q4_0, Q5_0 and Q8_0 with 8 weight rows in the 8 lanes of a
+// vector (decode and prefill). Compiled with -mavx2 -mfma -mf16c as the avx2
+// tier, and again, as included by isa/*_q4x8.cc, for the VNNI tiers
+// (cpu_isa.h, isa/tier.h): under FORMIGA_CPU_VNNI each int8 dot-product step
+// (maddubs + int16 adds + madd) is vpdpbusd instead, giving the same exact
+// int32 sums, and everything else is the same code.
 //
 // The one-row kernels of cpu_matmul_q8.cc pay, per (row, token, block of
 // 32), an unpack, a sign trick, maddubs + madd, an int->float conversion
@@ -36,6 +40,11 @@
 // each block unpacked in registers once per tile of up to 8 tokens; 16+
 // (prefill) each 8-row group unpacked once per call, then BlockDot tiles.
 //
+// VNNI (vpdpbusd: 4 u8 x s8 products added to an int32 lane, no
+// saturation): the nibble or |w| bytes are the unsigned operand as for
+// maddubs, and the int32 sums are those of the AVX2 path (which never
+// saturates, bounds above), so every tier gives the same bits.
+//
 // Every output (row, token) is accumulated in block order with the same
 // operations whatever the token tile (NT) or the rows around it, so results
 // are bit-identical for any batch, tile and thread count (the invariance
@@ -49,8 +58,9 @@
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
+#include "kernels/isa/tier.h"
 
-namespace formiga::cpu {
+namespace formiga::cpu::FORMIGA_CPU_TIER {
 namespace {
 
 constexpr int kLanes = 8;
@@ -172,6 +182,31 @@ FORMIGA_ALWAYS_INLINE __m256i Bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+#if FORMIGA_CPU_VNNI
+// VNNI: the int32 sums of one block and token (what the AVX2 paths build
+// with maddubs + madd). Q4/Q5: v = the block's 8 nibble vectors (lo0, hi0,
+// lo1, ...), the offset (q - 8 or q - 16) as the start value; two chains.
+template <class Fmt>
+FORMIGA_ALWAYS_INLINE __m256i SumFourVnni(const __m256i* v, const ActQ8& a) {
+  __m256i s0 = _mm256_set1_epi32(-a.qsum * (1 << Fmt::kOffsetShift)), s1 = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    s0 = Dpbusd(s0, v[2 * c], Bcast4(a.qs + 4 * c));
+    s1 = Dpbusd(s1, v[2 * c + 1], Bcast4(a.qs + 16 + 4 * c));
+  }
+  return _mm256_add_epi32(s0, s1);
+}
+// Q8_0, one half of the block: aq = |q| and q of its 4 column groups, x the
+// activations of those 16 columns (sign trick as in the AVX2 path).
+FORMIGA_ALWAYS_INLINE __m256i SumHalfQ8Vnni(const __m256i* aq, const __m256i* q, const int8_t* x) {
+  __m256i s0 = Dpbusd(_mm256_setzero_si256(), aq[0], _mm256_sign_epi8(Bcast4(x), q[0]));
+  __m256i s1 = Dpbusd(_mm256_setzero_si256(), aq[1], _mm256_sign_epi8(Bcast4(x + 4), q[1]));
+  s0 = Dpbusd(s0, aq[2], _mm256_sign_epi8(Bcast4(x + 8), q[2]));
+  s1 = Dpbusd(s1, aq[3], _mm256_sign_epi8(Bcast4(x + 12), q[3]));
+  return _mm256_add_epi32(s0, s1);
+}
+#endif
+
 // One block of an 8-row group, unpacked and transposed: Q4_0 holds the low
 // and high nibbles of the 4 column groups (lo0, hi0, lo1, hi1, ...), Q8_0 the
 // absolute value and the signed quants of its 8 column groups (|q0|, q0, ...).
@@ -208,7 +243,7 @@ FORMIGA_ALWAYS_INLINE void UnpackBlock(const uint8_t* w, const uint8_t* w4, size
 // from a pre-unpacked block. DotRows8 does the same float operations.
 template <class Fmt, int NT>
 FORMIGA_ALWAYS_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int64_t nb, int64_t ib, __m256 acc[NT]) {
-  const __m256i ones = _mm256_set1_epi16(1);
+  [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);  // AVX2 step only
   // NOTE: token by token, each reloading the block's vectors from L1: with
   // the column groups outermost (every vector loaded once for NT tokens) GCC
   // hoists all 2 * NT products of a group and spills them (-30 %).
@@ -216,6 +251,17 @@ FORMIGA_ALWAYS_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int
   for (int t = 0; t < NT; ++t) {
     const ActQ8& a = xq[t * nb + ib];
     __m256i isum;
+#if FORMIGA_CPU_VNNI
+    if constexpr (Fmt::kFour) {
+      isum = SumFourVnni<Fmt>(b.v, a);
+    } else {
+      __m256i aq[4], q[4];
+      for (int c = 0; c < 4; ++c) aq[c] = b.v[2 * c], q[c] = b.v[2 * c + 1];
+      isum = SumHalfQ8Vnni(aq, q, a.qs);
+      for (int c = 0; c < 4; ++c) aq[c] = b.v[8 + 2 * c], q[c] = b.v[8 + 2 * c + 1];
+      isum = _mm256_add_epi32(isum, SumHalfQ8Vnni(aq, q, a.qs + 16));
+    }
+#else
     if constexpr (Fmt::kFour) {
       isum = _mm256_setzero_si256();
       __m256i p = _mm256_setzero_si256();
@@ -238,6 +284,7 @@ FORMIGA_ALWAYS_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int
             isum, _mm256_madd_epi16(_mm256_maddubs_epi16(b.v[2 * c], _mm256_sign_epi8(x, b.v[2 * c + 1])), ones));
       }
     }
+#endif
     acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(b.d8, _mm256_broadcast_ss(&a.d)), acc[t]);
   }
 }
@@ -254,7 +301,7 @@ FORMIGA_ALWAYS_INLINE void BlockDot(const Unpacked<Fmt>& b, const ActQ8* xq, int
 template <class Fmt, int NT>
 void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, float* y, int64_t ldy) {
   constexpr size_t kBytes = sizeof(typename Fmt::Block);
-  const __m256i ones = _mm256_set1_epi16(1);
+  [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);  // AVX2 step only
   const size_t s3 = 3 * stride;
   const uint8_t* w4 = w + 4 * stride;
   __m256 acc[NT];
@@ -273,7 +320,7 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
       __m256i q[4];
       Transpose16(w, w4, stride, s3, Fmt::kQsOffset, q);
       const __m256i qh = Fmt::kFive ? Gather8U32(w, w4, stride, s3, 2) : _mm256_setzero_si256();
-      __m256i p16[NT];
+      [[maybe_unused]] __m256i p16[NT];  // AVX2 step only
       for (int t = 0; t < NT; ++t) p16[t] = _mm256_setzero_si256();
       const auto group = [&]<int c>() {
         __m256i lo, hi;
@@ -281,12 +328,16 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
 #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
           const int8_t* qs = xq[t * nb + ib].qs;
+#if FORMIGA_CPU_VNNI
+          p[t] = Dpbusd(Dpbusd(p[t], lo, Bcast4(qs + 4 * c)), hi, Bcast4(qs + 16 + 4 * c));
+#else
           p16[t] = _mm256_add_epi16(p16[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, Bcast4(qs + 4 * c)),
                                                              _mm256_maddubs_epi16(hi, Bcast4(qs + 16 + 4 * c))));
           if constexpr (c % kWiden<Fmt> == kWiden<Fmt> - 1) {
             p[t] = _mm256_add_epi32(p[t], _mm256_madd_epi16(p16[t], ones));
             p16[t] = _mm256_setzero_si256();
           }
+#endif
         }
       };
       group.template operator()<0>();
@@ -304,7 +355,11 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
 #pragma GCC unroll 8
           for (int t = 0; t < NT; ++t) {
             const __m256i x = Bcast4(xq[t * nb + ib].qs + 16 * half + 4 * c);
+#if FORMIGA_CPU_VNNI
+            p[t] = Dpbusd(p[t], aq, _mm256_sign_epi8(x, q[c]));
+#else
             p[t] = _mm256_add_epi32(p[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(x, q[c])), ones));
+#endif
           }
         }
       }
@@ -331,7 +386,7 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
 template <class Fmt>
 void DotRows8Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, int nt, float* y, int64_t ldy) {
   constexpr size_t kBytes = sizeof(typename Fmt::Block);
-  const __m256i ones = _mm256_set1_epi16(1);
+  [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);  // AVX2 step only
   const size_t s3 = 3 * stride;
   const uint8_t* w4 = w + 4 * stride;
   alignas(32) float acc[kTokTile][kLanes] = {};
@@ -355,6 +410,9 @@ void DotRows8Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, i
         const ActQ8* a = xq + ib;
 #pragma GCC unroll 1
         for (int t = 0; t < nt; ++t, a += nb) {
+#if FORMIGA_CPU_VNNI
+          __m256i isum = SumHalfQ8Vnni(aq, q, a->qs + 16 * half);
+#else
           __m256i s4[4];
 #pragma GCC unroll 4
           for (int c = 0; c < 4; ++c) {
@@ -362,6 +420,7 @@ void DotRows8Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, i
             s4[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq[c], _mm256_sign_epi8(x, q[c])), ones);
           }
           __m256i isum = _mm256_add_epi32(_mm256_add_epi32(s4[0], s4[1]), _mm256_add_epi32(s4[2], s4[3]));
+#endif
           if (half == 0) {
             _mm256_store_si256(reinterpret_cast<__m256i*>(part[t]), isum);
             continue;
@@ -384,6 +443,9 @@ void DotRows8Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, i
     const ActQ8* a = xq + ib;
 #pragma GCC unroll 1
     for (int t = 0; t < nt; ++t, a += nb) {
+#if FORMIGA_CPU_VNNI
+      const __m256i isum = SumFourVnni<Fmt>(v, *a);
+#else
       __m256i isum = _mm256_setzero_si256();
       __m256i p = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -396,6 +458,7 @@ void DotRows8Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, i
         }
       }
       isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_set1_epi32(a->qsum), Fmt::kOffsetShift));
+#endif
       _mm256_store_ps(acc[t], _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d8, _mm256_broadcast_ss(&a->d)),
                                               _mm256_load_ps(acc[t])));
     }
@@ -487,6 +550,7 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
 
 }  // namespace
 
+// The tier's entry point: cpu::<FORMIGA_CPU_TIER>::MatMulQ8Rows8 (cpu_kernels.h).
 bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   switch (w.type) {
     case DType::kQ4_0: MatMulRows8<FmtQ4_0>(w, xq, T, y, n0, n1); return true;
@@ -496,4 +560,4 @@ bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
   }
 }
 
-}  // namespace formiga::cpu
+}  // namespace formiga::cpu::FORMIGA_CPU_TIER

@@ -18,9 +18,10 @@
 // float lanes with hadd (one scale FMA per 8 rows): 25-45 % slower at T=1,
 // 10-25 % at T=64 (hadd is 3 uops, and 16 live vectors spill).
 //
-// NOTE: an AVX512-VNNI / AVX-VNNI path (_mm256_dpbusd_epi32 replacing the
-// maddubs + madd pair) would go in DotRowQ8; this development machine has no
-// AVX-512/VNNI to test it on, so none is written.
+// NOTE: the VNNI tiers (cpu_isa.h) do not cover this file yet: it is AVX2 in
+// every tier. Its VNNI step would be _mm256_dpbusd_epi32 replacing the
+// maddubs + madd pair in DotRowQ8 and DotRows2Q8x4 (see isa/tier.h for how
+// cpu_matmul_q4x8.cc is compiled per tier and tested by emulation).
 //
 // Shapes: W is (N, C) in blocks of 32, xq is (T, C/32), y is (T, N).
 #include <algorithm>
@@ -197,7 +198,7 @@ void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
 }  // namespace
 
 void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  if (MatMulQ8Rows8(w, xq, T, y, n0, n1)) return;
+  if (avx2::MatMulQ8Rows8(w, xq, T, y, n0, n1)) return;
   switch (w.type) {
     case DType::kQ4_1: MatMulQ8Typed<DecQ4_1>(w, xq, T, y, n0, n1); break;
     default: MatMulQ8Typed<DecQ5_1>(w, xq, T, y, n0, n1); break;

@@ -7,6 +7,12 @@
 # otherwise (a bare CUDA image) it compiles just core + kernels + the test
 # with nvcc/g++, against GoogleTest from .devdeps/ (headers + static libs
 # copied from a machine that has them).
+#
+# It also runs cpu_isa_test on the machine's host CPU (cpu_isa.log): GPU
+# hosts usually have AVX-512 VNNI, so the VNNI tiers of the cpu kernels,
+# emulated on development machines, run NATIVELY there against the AVX2
+# ones. It needs SIMDe headers: /usr/include/simde (libsimde-dev) or a copy
+# in .devdeps/include/simde (carry .devdeps).
 set -u -o pipefail
 OUT=${OUT:-cuda-check-logs}
 mkdir -p "$OUT"
@@ -16,9 +22,14 @@ mkdir -p "$OUT"
 } 2>&1 | tee "$OUT/env.log"
 
 BIN=""
-if cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DFORMIGA_CUDA=ON >"$OUT/build.log" 2>&1 &&
+SIMDE_DIR=/usr/include
+[ -d "$SIMDE_DIR/simde" ] || SIMDE_DIR=$PWD/.devdeps/include
+CMAKE_OK=""
+if cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DFORMIGA_CUDA=ON \
+     -DFORMIGA_SIMDE_INCLUDE_DIR="$SIMDE_DIR" >"$OUT/build.log" 2>&1 &&
    cmake --build build/dev -j16 --target cuda_backend_test >>"$OUT/build.log" 2>&1; then
   BIN=build/dev/src/kernels/cuda/cuda_backend_test
+  CMAKE_OK=1
   echo "built with CMake" | tee -a "$OUT/build.log"
 else
   echo "CMake build unavailable (see build.log); standalone nvcc build" | tee -a "$OUT/build.log"
@@ -51,4 +62,35 @@ if [ -x "$CS" ]; then
 else
   echo "no compute-sanitizer"
 fi
+
+# The cpu backend's ISA tiers on this host CPU (see the header).
+{
+  grep -m1 "model name" /proc/cpuinfo
+  grep -m1 -o -w -E "avx512f|avx512bw|avx512vl|avx512_vnni|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' '; echo
+  ISA_BIN=""
+  if [ -n "$CMAKE_OK" ]; then
+    cmake --build build/dev -j16 --target cpu_isa_test >>"$OUT/build.log" 2>&1 && ISA_BIN=build/dev/src/kernels/cpu_isa_test
+  else
+    B=build/standalone-isa; mkdir -p $B
+    CXXF="-O2 -std=c++20 -Isrc -I.devdeps/include -isystem $SIMDE_DIR"
+    A2="-mavx2 -mfma -mf16c"
+    objs=()
+    for f in src/core/dtype.cc src/core/quant.cc src/core/quant_k.cc src/core/quant_legacy.cc src/core/status.cc \
+             src/core/thread_pool.cc src/kernels/ref_backend.cc src/kernels/backend.cc src/kernels/cpu_backend.cc \
+             src/kernels/cpu_isa.cc src/kernels/cpu_isa_test.cc; do
+      o=$B/$(basename $f).o; g++ $CXXF -c $f -o $o & objs+=($o)
+    done
+    for f in src/kernels/cpu_*.cc src/kernels/isa/emulated_*.cc; do
+      case $f in *_test.cc|*/cpu_backend.cc|*/cpu_isa.cc) continue;; esac
+      o=$B/$(basename $f).o; g++ $CXXF $A2 -c $f -o $o & objs+=($o)
+    done
+    for f in src/kernels/isa/avx_vnni_*.cc; do o=$B/$(basename $f).o; g++ $CXXF $A2 -mavxvnni -c $f -o $o & objs+=($o); done
+    for f in src/kernels/isa/avx512_vnni_*.cc; do
+      o=$B/$(basename $f).o; g++ $CXXF $A2 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -c $f -o $o & objs+=($o)
+    done
+    wait
+    g++ -o $B/cpu_isa_test "${objs[@]}" .devdeps/lib/libgtest_main.a .devdeps/lib/libgtest.a -lpthread && ISA_BIN=$B/cpu_isa_test
+  fi
+  if [ -n "$ISA_BIN" ]; then "$ISA_BIN"; echo "cpu_isa_test rc=$?"; else echo "cpu_isa_test: BUILD FAILED"; fi
+} 2>&1 | tee "$OUT/cpu_isa.log"
 exit $rc
