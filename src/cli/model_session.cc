@@ -6,11 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <map>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <unistd.h>
 
 #include "core/process_memory.h"
+#include "kernels/cpu_isa.h"
 
 namespace formiga::cli {
 namespace {
@@ -143,12 +145,17 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   if (args.verbose) {
     const ModelConfig& c = s->model->config();
     const ProcessMemory mem = ReadProcessMemory();
+    // The cpu backend's ISA tier (avx2, avx-vnni, avx512-vnni) says which kernels run.
+    std::string backend = s->backend->name();
+    if (const std::optional<CpuIsa> isa = CpuBackendIsa(*s->backend)) {
+      backend += std::string(" (") + CpuIsaName(*isa) + " kernels)";
+    }
     std::fprintf(stderr,
                  "formiga: %s: %s, %lld layers, hidden %lld, vocab %lld; backend %s; context %lld; "
                  "KV cache %.1f MiB (%s); loaded in %.2f s; resident %.1f MiB\n",
                  s->path.c_str(), ArchName(c.arch), static_cast<long long>(c.n_layers),
                  static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size),
-                 s->backend->name(), static_cast<long long>(engine_options.n_ctx), Mib(s->engine->kv_bytes()),
+                 backend.c_str(), static_cast<long long>(engine_options.n_ctx), Mib(s->engine->kv_bytes()),
                  args.kv_type.c_str(), s->load_seconds, Mib(mem.rss_bytes));
     if (!s->devices.empty()) {
       std::map<std::string, int> layers_on;

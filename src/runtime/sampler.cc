@@ -169,7 +169,9 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
     }
   }
   const float logprob = static_cast<float>(std::log(probs[pick] / sum));
-  SampledToken t{candidates_[pick].second, logprob};
+  SampledToken t;
+  t.id = candidates_[pick].second;
+  t.logprob = logprob;
   if (params_.top_logprobs > 0) FillTopLogprobs(logits, t);
   return t;
 }
