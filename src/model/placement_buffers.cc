@@ -140,7 +140,8 @@ Status ForwardStages::CopyMetadata(Stage& s, const ForwardBatch& b, int64_t bloc
   const int64_t T = b.attn.n_tokens, R = b.n_logit_rows;
   int64_t n_seqs = 0;
   for (int64_t t = 0; t < T; ++t) n_seqs = std::max<int64_t>(n_seqs, b.attn.seq_of_token[t] + 1);
-  std::vector<int64_t> table_len(static_cast<size_t>(n_seqs), 0);
+  std::vector<int64_t>& table_len = s.table_len;  // grown once, reused: no allocation per forward
+  table_len.assign(static_cast<size_t>(n_seqs), 0);
   for (int64_t t = 0; t < T; ++t) {
     int64_t& len = table_len[static_cast<size_t>(b.attn.seq_of_token[t])];
     len = std::max<int64_t>(len, b.attn.positions[t] / block_size + 1);

@@ -66,6 +66,7 @@ struct Stage {
   // Device stages: the packed metadata, and its host image.
   BackendBuffer meta;
   std::vector<uint8_t> meta_host;
+  std::vector<int64_t> table_len;  // per sequence: blocks of its table this batch can read
 
   float* x() const { return scratch.x.data(); }  // (T, C) residual stream
 };
