@@ -35,19 +35,20 @@ constexpr int64_t kMinDecodeRows = 32;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The integer rows-in-lanes kernels of one ISA tier (cpu_kernels.h).
+// The integer MatMul kernels of one ISA tier (cpu_kernels.h): every
+// ActQ8 type (Q4_0..Q8_0) and every Q8_K type (Q2_K..Q6_K).
 struct TierKernels {
-  bool (*q8_rows8)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
-  bool (*q8k_rows8)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
+  void (*q8_rows)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
+  void (*q8k_rows)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
 };
 
 TierKernels KernelsOf(CpuIsa isa) {
   switch (isa) {
 #if defined(__x86_64__)
-    case CpuIsa::kAvxVnni: return {cpu::avx_vnni::MatMulQ8Rows8, cpu::avx_vnni::MatMulQ8KRows8};
-    case CpuIsa::kAvx512Vnni: return {cpu::avx512_vnni::MatMulQ8Rows8, cpu::avx512_vnni::MatMulQ8KRows8};
+    case CpuIsa::kAvxVnni: return {cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows};
+    case CpuIsa::kAvx512Vnni: return {cpu::avx512_vnni::MatMulQ8Rows, cpu::avx512_vnni::MatMulQ8KRows};
 #endif
-    default: return {cpu::avx2::MatMulQ8Rows8, cpu::avx2::MatMulQ8KRows8};
+    default: return {cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows};
   }
 }
 
@@ -102,12 +103,12 @@ class CpuBackend final : public Backend {
         case cpu::ActFormat::kF32: cpu::MatMulFloatRows(w, x, T, y, n0, n1); break;
         case cpu::ActFormat::kQ8: {
           const auto* a = static_cast<const cpu::ActQ8*>(xq);
-          if (!tier_.q8_rows8(w, a, T, y, n0, n1)) cpu::MatMulQ8Rows(w, a, T, y, n0, n1);
+          tier_.q8_rows(w, a, T, y, n0, n1);
           break;
         }
         default: {
           const auto* a = static_cast<const BlockQ8_K*>(xq);
-          if (!tier_.q8k_rows8(w, a, T, y, n0, n1)) cpu::MatMulQ8KRows(w, a, T, y, n0, n1);
+          tier_.q8k_rows(w, a, T, y, n0, n1);
           break;
         }
       }

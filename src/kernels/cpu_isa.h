@@ -1,13 +1,14 @@
 // Instruction-set tiers of the cpu backend: which build of its integer
 // MatMul kernels runs, chosen once when the backend is made.
 //
-// The rows-in-lanes kernels (cpu_matmul_q4x8.cc: Q4_0, Q5_0, Q8_0;
-// cpu_matmul_k8.cc: Q4_K, Q5_K, Q6_K) are one source compiled once per tier
+// Every integer MatMul kernel (cpu_matmul_q4x8.cc: Q4_0, Q5_0, Q8_0;
+// cpu_matmul_q8.cc: Q4_1, Q5_1; cpu_matmul_k8.cc: Q4_K, Q5_K, Q6_K;
+// cpu_matmul_k.cc: Q2_K, Q3_K) is one source compiled once per tier
 // (src/kernels/isa/): the tiers differ only in the int8 dot-product step
-// (AVX2: vpmaddubsw + vpmaddwd; the VNNI tiers: vpdpbusd, 256 bits wide).
-// The integer sums are exact in every tier, so every tier gives the same bits
-// (proven on any AVX2 machine by cpu_isa_test, which runs the VNNI build
-// through SIMDe's emulation of vpdpbusd; see docs/kernels.md).
+// (AVX2: vpmaddubsw + vpmaddwd; the VNNI tiers: vpdpbusd / vpdpwssd, 256
+// bits wide). The integer sums are exact in every tier, so every tier gives
+// the same bits (proven on any AVX2 machine by cpu_isa_test, which runs the
+// VNNI build through SIMDe's emulation of vpdpbusd; see docs/kernels.md).
 //
 // NOTE: this header and cpu_isa.cc are baseline x86-64 (no -mavx2): the
 // detection must run before any tier's instruction can.

@@ -2,9 +2,10 @@
 // the AVX2 kernels' results BIT FOR BIT, and match ref.
 //
 // The VNNI tiers' kernel source is run here twice:
-//  - EMULATED, always: isa/emulated_*.cc compile the very body the
-//    avx512-vnni tier compiles (cpu_matmul_q4x8.cc, cpu_matmul_k8.cc with
-//    FORMIGA_CPU_DPBUSD = _mm256_dpbusd_epi32), but for AVX2 only, with
+//  - EMULATED, always: isa/emulated_*.cc compile the very bodies the
+//    avx512-vnni tier compiles (cpu_matmul_q4x8.cc, cpu_matmul_k8.cc,
+//    cpu_matmul_q8.cc, cpu_matmul_k.cc with FORMIGA_CPU_DPBUSD =
+//    _mm256_dpbusd_epi32), but for AVX2 only, with
 //    SIMDe standing in for vpdpbusd / vpdpwssd. This proves the kernels'
 //    logic and our use of the instructions on any AVX2 machine; not the
 //    compiler's native code for them, nor their speed.
@@ -12,13 +13,16 @@
 //    functions the backend dispatches to. On a CPU without it the test says
 //    so (stdout and the test's properties) and runs the rest.
 //
+// Types: every integer weight type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)
+// through the tier's full entry points (MatMulQ8Rows / MatMulQ8KRows).
 // Shapes: every rows-in-lanes path (T = 1 decode; 2..15 batched decode in
-// tiles of <= 8; >= 16 prefill), row tails (N % 8), sub-ranges of rows (the
-// backend's tasks), several column counts. Values: random weights and
-// activations, and adversarial ones (raw random bytes, all-ones bytes,
-// activations at +-127 and, for Q8_K, -128) that push the AVX2 path's int16
-// partial sums to the bounds stated in the kernel files: were any of them to
-// saturate, the (exact) VNNI sums would differ.
+// tiles of <= 8; >= 16 prefill) and every one-row path (tiles of 4 tokens,
+// 1..3 tails; Q4_1/Q5_1's two-row prefill pass), row tails (N % 8, odd N),
+// sub-ranges of rows (the backend's tasks), several column counts.
+// Values: random weights and activations, and adversarial ones (raw random
+// bytes, all-ones bytes, activations at +-127 and, for Q8_K, -128) that push
+// the AVX2 path's int16 partial sums to the bounds stated in the kernel
+// files: were any of them to saturate, the (exact) VNNI sums would differ.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -36,15 +40,14 @@
 #include "kernels/cpu_test_util.h"
 
 namespace formiga::cpu::vnni_emulated {
-bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+FORMIGA_CPU_TIER_ENTRY_POINTS
 }  // namespace formiga::cpu::vnni_emulated
 
 namespace formiga {
 namespace {
 
-using Q8Fn = bool (*)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
-using Q8KFn = bool (*)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
+using Q8Fn = void (*)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
+using Q8KFn = void (*)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
 
 struct Tier {
   std::string name;
@@ -58,7 +61,7 @@ struct Tier {
 // where this CPU has them.
 std::vector<Tier> Tiers() {
   std::vector<Tier> tiers;
-  tiers.push_back({"vnni (SIMDe emulation)", cpu::vnni_emulated::MatMulQ8Rows8, cpu::vnni_emulated::MatMulQ8KRows8,
+  tiers.push_back({"vnni (SIMDe emulation)", cpu::vnni_emulated::MatMulQ8Rows, cpu::vnni_emulated::MatMulQ8KRows,
                    true, ""});
   const auto native = [&](CpuIsa isa, Q8Fn q8, Q8KFn q8k) {
     const bool ok = CpuSupportsIsa(isa);
@@ -66,8 +69,8 @@ std::vector<Tier> Tiers() {
     if (!ok) why = ChooseCpuIsa(CpuIsaName(isa)).status().message();
     tiers.push_back({std::string(CpuIsaName(isa)) + " (native)", q8, q8k, ok, why});
   };
-  native(CpuIsa::kAvxVnni, cpu::avx_vnni::MatMulQ8Rows8, cpu::avx_vnni::MatMulQ8KRows8);
-  native(CpuIsa::kAvx512Vnni, cpu::avx512_vnni::MatMulQ8Rows8, cpu::avx512_vnni::MatMulQ8KRows8);
+  native(CpuIsa::kAvxVnni, cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows);
+  native(CpuIsa::kAvx512Vnni, cpu::avx512_vnni::MatMulQ8Rows, cpu::avx512_vnni::MatMulQ8KRows);
   return tiers;
 }
 
@@ -117,12 +120,16 @@ std::vector<float> Dequantized(DType type, const Acts& a, int64_t T, int64_t C) 
 std::vector<float> Run(DType type, Q8Fn q8, Q8KFn q8k, const WeightView& w, const Acts& a, int64_t T, int64_t n0,
                        int64_t n1) {
   std::vector<float> y(static_cast<size_t>(T * w.rows), -7.0f);
-  const bool done = IsK(type) ? q8k(w, a.q8k.data(), T, y.data(), n0, n1) : q8(w, a.q8.data(), T, y.data(), n0, n1);
-  EXPECT_TRUE(done) << DTypeName(type);
+  if (IsK(type)) {
+    q8k(w, a.q8k.data(), T, y.data(), n0, n1);
+  } else {
+    q8(w, a.q8.data(), T, y.data(), n0, n1);
+  }
   return y;
 }
 
-constexpr DType kTierTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kTierTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                                DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // Compares every runnable tier with avx2 on one case (bit for bit) and the
 // avx2 result with ref on the same int8 activations (2e-5 x rms, the kernel
@@ -135,7 +142,7 @@ bool CheckCase(const std::vector<Tier>& tiers, Backend& ref, DType type, const s
   if (N > 16) ranges = {{0, 16}, {16, N}};
   std::vector<float> base(static_cast<size_t>(T * N), -7.0f);
   for (const auto& [n0, n1] : ranges) {
-    const std::vector<float> part = Run(type, cpu::avx2::MatMulQ8Rows8, cpu::avx2::MatMulQ8KRows8, w, a, T, n0, n1);
+    const std::vector<float> part = Run(type, cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows, w, a, T, n0, n1);
     for (int64_t t = 0; t < T; ++t) {
       std::memcpy(base.data() + t * N + n0, part.data() + t * N + n0, static_cast<size_t>(n1 - n0) * sizeof(float));
     }
@@ -200,14 +207,24 @@ std::vector<uint8_t> RawWeights(DType type, int64_t N, int64_t C, const std::fun
   for (uint8_t& b : w) b = byte(rng);
   const size_t block_bytes = GetDTypeTraits(type).type_size;
   const uint16_t d = F32ToF16(0.001f);
-  // The f16 scale fields: at the start (Q4_0, Q5_0, Q8_0: d; Q4_K, Q5_K: d,
-  // dmin), at the end (Q6_K: d).
+  // The f16 scale fields: at the start (Q4_0, Q5_0, Q8_0: d; Q4_1, Q5_1:
+  // d, m; Q4_K, Q5_K: d, dmin), at the end (Q6_K, Q3_K: d; Q2_K: d, dmin).
   for (size_t off = 0; off < w.size(); off += block_bytes) {
-    if (type == DType::kQ6_K) {
-      std::memcpy(&w[off + block_bytes - 2], &d, 2);
-    } else {
-      std::memcpy(&w[off], &d, 2);
-      if (IsK(type)) std::memcpy(&w[off + 2], &d, 2);
+    switch (type) {
+      case DType::kQ6_K:
+      case DType::kQ3_K: std::memcpy(&w[off + block_bytes - 2], &d, 2); break;
+      case DType::kQ2_K:
+        std::memcpy(&w[off + block_bytes - 4], &d, 2);
+        std::memcpy(&w[off + block_bytes - 2], &d, 2);
+        break;
+      case DType::kQ4_1:
+      case DType::kQ5_1:
+      case DType::kQ4_K:
+      case DType::kQ5_K:
+        std::memcpy(&w[off], &d, 2);
+        std::memcpy(&w[off + 2], &d, 2);
+        break;
+      default: std::memcpy(&w[off], &d, 2); break;
     }
   }
   return w;

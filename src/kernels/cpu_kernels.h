@@ -46,29 +46,29 @@ void QuantizeActQ8K(const float* x, int64_t C, int64_t t0, int64_t t1, BlockQ8_K
 // y (T, N) rows [n0, n1) = x · Wᵀ for the float weight types (F32, F16, BF16),
 // x (T, C) in f32.
 void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
-// Same for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against ActQ8 activations (T, C/32).
-// Q4_0, Q5_0 and Q8_0 go to avx2::MatMulQ8Rows8 (cpu_matmul_q4x8.cc).
-void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-// Same for Q2_K..Q6_K against Q8_K activations (T, C/256). Q4_K, Q5_K and
-// Q6_K go to avx2::MatMulQ8KRows8 (cpu_matmul_k8.cc).
-void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-
-// The rows-in-lanes kernels, one build per ISA tier (cpu_isa.h, isa/tier.h):
-// MatMulQ8Rows8 (cpu_matmul_q4x8.cc: Q4_0, Q5_0, Q8_0) and MatMulQ8KRows8
-// (cpu_matmul_k8.cc: Q4_K, Q5_K, Q6_K) return false (nothing done) for a
-// type they do not cover. Every tier gives the same bits. A tier's functions
-// may run only where CpuSupportsIsa says so.
+// The integer MatMuls, one build per ISA tier (cpu_isa.h, isa/tier.h); every
+// tier gives the same bits, and a tier's functions may run only where
+// CpuSupportsIsa says so.
+//  - MatMulQ8Rows: y (T, N) rows [n0, n1) = x · Wᵀ for Q4_0, Q4_1, Q5_0,
+//    Q5_1, Q8_0 against ActQ8 activations (T, C/32) (cpu_matmul_q8.cc);
+//    Q4_0, Q5_0 and Q8_0 go to MatMulQ8Rows8 (cpu_matmul_q4x8.cc, rows in
+//    lanes), which returns false (nothing done) for the other types.
+//  - MatMulQ8KRows: the same for Q2_K..Q6_K against Q8_K activations
+//    (T, C/256) (cpu_matmul_k.cc); Q4_K, Q5_K and Q6_K go to MatMulQ8KRows8
+//    (cpu_matmul_k8.cc), false for the others.
+#define FORMIGA_CPU_TIER_ENTRY_POINTS                                                                           \
+  bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);        \
+  bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);   \
+  void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);         \
+  void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
 namespace avx2 {
-bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+FORMIGA_CPU_TIER_ENTRY_POINTS
 }  // namespace avx2
 namespace avx_vnni {
-bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+FORMIGA_CPU_TIER_ENTRY_POINTS
 }  // namespace avx_vnni
 namespace avx512_vnni {
-bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1);
-bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1);
+FORMIGA_CPU_TIER_ENTRY_POINTS
 }  // namespace avx512_vnni
 
 // Row-wise ops over rows [t0, t1) of (T, C) arrays.

@@ -1,7 +1,9 @@
 // MatMul kernels for the K-quants Q2_K and Q3_K (Q4_K, Q5_K and Q6_K go to
 // the rows-in-lanes kernels of cpu_matmul_k8.cc) against activations
 // quantized to Q8_K (256 int8 with an f32 scale and sums per 16).
-// Compiled with -mavx2 -mfma -mf16c.
+// Compiled with -mavx2 -mfma -mf16c as the avx2 tier, and again, as
+// included by isa/*_k.cc, for the VNNI tiers (cpu_isa.h, isa/tier.h; see
+// "VNNI" below).
 //
 // Every K-quant weight of a super-block can be written
 //   w[e] = d * scale[e / 16] * q[e] - dm * min16[e / 16]
@@ -14,17 +16,35 @@
 // in exact int32 arithmetic (maddubs + madd), like ggml's vec_dot_*_q8_K.
 // The unpacked block is reused for up to kTile tokens.
 //
-// NOTE: the VNNI tiers (cpu_isa.h) do not cover this file yet: it is AVX2 in
-// every tier. Its VNNI step would be _mm256_dpbusd_epi32 + vpmulld by the
-// scales (as cpu_matmul_k8.cc does) replacing the maddubs + madd pair in DotK.
+// Overflow bounds (x = Q8_K quants, |x| <= 128; the quantizer gives <= 127):
+//   one maddubs int16 lane is q0 x0 + q1 x1 with q <= 3 (Q2_K) or <= 7
+//   (Q3_K: q3 + 4): |.| <= 2 * 7 * 128 = 1792 < 32767, and every maddubs
+//   result goes straight into a madd (no int16 sums), so it is exact. The
+//   madd by the scale: |scale| <= 15 (Q2_K) or <= 32 (Q3_K), one int32 lane
+//   <= 2 * 1792 * 32 = 114688; isum over a super-block (8 vectors x 8
+//   lanes) <= 256 * 7 * 128 * 32 = 7.3e6. mins: |min16| <= 15 (Q2_K) or
+//   <= 128 (Q3_K: 4 * 32), |bsum| <= 16 * 128 = 2048, a madd lane <= 2 *
+//   128 * 2048 = 524288. All far inside int32: every integer is exact.
+//
+// VNNI (FORMIGA_CPU_VNNI): each madd by the scales plus the add into isum
+// is one vpdpwssd (s16 x s16 pairs added to the int32 accumulator, no
+// saturation), in two chains (even / odd vectors: vpdpwssd's latency sits
+// on the accumulator, an add's did). The maddubs stays: the scale changes
+// every 16 elements, inside a 32-byte vector, so a vpdpbusd step would
+// need a vpmulld per vector after it (cpu_matmul_k8.cc amortizes that over
+// a 32-element scale group; here it would be 4 uops per vector on Intel
+// against maddubs + vpdpwssd's 2). The mins' madd is unchanged. The same
+// exact isum and mins as the AVX2 path, then the same float operations in
+// the same order, hence the same bits in every tier.
 //
 // Shapes: W is (N, C) in super-blocks of 256, xq is (T, C/256), y is (T, N).
 #include <algorithm>
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
+#include "kernels/isa/tier.h"
 
-namespace formiga::cpu {
+namespace formiga::cpu::FORMIGA_CPU_TIER {
 namespace {
 
 constexpr int kTile = 4;
@@ -92,6 +112,20 @@ void Unpack(const BlockQ3_K& b, KBlock& k) {
 
 // acc += d dx Σ scale_g (q_g · x_g) - dm dx Σ min16_g bsum_g for one super-block.
 inline __m256 DotK(const KBlock& k, const BlockQ8_K& a, __m256 acc) {
+#if FORMIGA_CPU_VNNI
+  __m256i isum0 = _mm256_setzero_si256(), isum1 = _mm256_setzero_si256();
+  for (int j = 0; j < 8; j += 2) {
+    const __m256i q0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(k.q + 32 * j));
+    const __m256i q1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(k.q + 32 * j + 32));
+    const __m256i x0 = Load32(reinterpret_cast<const uint8_t*>(a.qs) + 32 * j);
+    const __m256i x1 = Load32(reinterpret_cast<const uint8_t*>(a.qs) + 32 * j + 32);
+    isum0 = Dpwssd(isum0, _mm256_maddubs_epi16(q0, x0),
+                   _mm256_load_si256(reinterpret_cast<const __m256i*>(k.scale[j])));
+    isum1 = Dpwssd(isum1, _mm256_maddubs_epi16(q1, x1),
+                   _mm256_load_si256(reinterpret_cast<const __m256i*>(k.scale[j + 1])));
+  }
+  const __m256i isum = _mm256_add_epi32(isum0, isum1);
+#else
   __m256i isum = _mm256_setzero_si256();
   for (int j = 0; j < 8; ++j) {
     const __m256i qv = _mm256_load_si256(reinterpret_cast<const __m256i*>(k.q + 32 * j));
@@ -99,6 +133,7 @@ inline __m256 DotK(const KBlock& k, const BlockQ8_K& a, __m256 acc) {
     const __m256i p16 = _mm256_maddubs_epi16(qv, xv);
     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, _mm256_load_si256(reinterpret_cast<const __m256i*>(k.scale[j]))));
   }
+#endif
   const __m256i mins = _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(k.min16)),
                                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)));
   acc = _mm256_fmadd_ps(_mm256_set1_ps(k.d * a.d), _mm256_cvtepi32_ps(isum), acc);
@@ -142,8 +177,10 @@ void MatMulKTyped(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y,
 
 }  // namespace
 
+// The tier's entry point for the K-quants: cpu::<FORMIGA_CPU_TIER>::MatMulQ8KRows
+// (cpu_kernels.h); Q4_K, Q5_K and Q6_K go to the same tier's rows-in-lanes kernels.
 void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  if (avx2::MatMulQ8KRows8(w, xq, T, y, n0, n1)) return;  // Q4_K, Q5_K, Q6_K
+  if (MatMulQ8KRows8(w, xq, T, y, n0, n1)) return;  // Q4_K, Q5_K, Q6_K
   if (w.type == DType::kQ2_K) {
     MatMulKTyped<BlockQ2_K>(w, xq, T, y, n0, n1);
   } else {
@@ -151,4 +188,4 @@ void MatMulQ8KRows(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
   }
 }
 
-}  // namespace formiga::cpu
+}  // namespace formiga::cpu::FORMIGA_CPU_TIER

@@ -1,7 +1,8 @@
 // MatMul kernels for the 32-element block types Q4_1 and Q5_1 against
 // activations quantized to int8 blocks (ActQ8). Q4_0, Q5_0 and Q8_0 have
-// their own rows-in-lanes kernels (cpu_matmul_q4x8.cc).
-// Compiled with -mavx2 -mfma -mf16c.
+// their own rows-in-lanes kernels (cpu_matmul_q4x8.cc). Compiled with
+// -mavx2 -mfma -mf16c as the avx2 tier, and again, as included by
+// isa/*_q8.cc, for the VNNI tiers (cpu_isa.h, isa/tier.h; see "VNNI" below).
 //
 // Per block: the weight quants are unpacked once into 32 bytes in a register
 // and reused for up to kTile tokens. Integer products use the
@@ -18,10 +19,16 @@
 // float lanes with hadd (one scale FMA per 8 rows): 25-45 % slower at T=1,
 // 10-25 % at T=64 (hadd is 3 uops, and 16 live vectors spill).
 //
-// NOTE: the VNNI tiers (cpu_isa.h) do not cover this file yet: it is AVX2 in
-// every tier. Its VNNI step would be _mm256_dpbusd_epi32 replacing the
-// maddubs + madd pair in DotRowQ8 and DotRows2Q8x4 (see isa/tier.h for how
-// cpu_matmul_q4x8.cc is compiled per tier and tested by emulation).
+// Overflow bound (AVX2): the quants are unsigned, q <= 15 (Q4_1) or <= 31
+// (Q5_1), and |x| <= 127 (ActQ8 never holds -128; even 128 would fit): one
+// maddubs int16 lane is q0 x0 + q1 x1, |.| <= 2 * 31 * 127 = 7874 < 32767,
+// and it is widened to int32 at once (madd by ones), so nothing saturates
+// and the block's 8 int32 lanes are the exact sums of 4 products each.
+//
+// VNNI (FORMIGA_CPU_VNNI): the maddubs + madd pair is one vpdpbusd from a
+// zero accumulator (4 u8 x s8 products into each int32 lane, no
+// saturation): the same exact int32 lanes, then the same float operations
+// in the same order, hence the same bits in every tier.
 //
 // Shapes: W is (N, C) in blocks of 32, xq is (T, C/32), y is (T, N).
 #include <algorithm>
@@ -29,8 +36,9 @@
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
+#include "kernels/isa/tier.h"
 
-namespace formiga::cpu {
+namespace formiga::cpu::FORMIGA_CPU_TIER {
 namespace {
 
 constexpr int kTile = 4;
@@ -91,7 +99,7 @@ inline __m256 Scale(float d, __m256 vd, const float& ad) {
 // accumulation order is independent of NT (batch-invariant results).
 template <class Dec, int NT>
 void DotRowQ8(const typename Dec::Block* w, const ActQ8* xq, int64_t nb, float* y, int64_t ldy) {
-  const __m256i ones = _mm256_set1_epi16(1);
+  [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);  // AVX2 step only
   __m256 acc[NT];
   float accm[NT];
   for (int t = 0; t < NT; ++t) {
@@ -112,7 +120,11 @@ void DotRowQ8(const typename Dec::Block* w, const ActQ8* xq, int64_t nb, float* 
       for (int t = 0; t < NT; ++t) {
         const ActQ8& a = xq[t * nb + ib];
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+#if FORMIGA_CPU_VNNI
+        const __m256i p = Dpbusd(_mm256_setzero_si256(), q, xv);
+#else
         const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones);
+#endif
         acc[t] = _mm256_fmadd_ps(Scale<NT>(d, vd, a.d), _mm256_cvtepi32_ps(p), acc[t]);
         accm[t] = std::fma(m, a.s, accm[t]);
       }
@@ -129,7 +141,7 @@ template <class Dec>
 void DotRows2Q8x4(const typename Dec::Block* w0, const typename Dec::Block* w1, const ActQ8* xq, int64_t nb,
                   float* y, int64_t ldy) {
   constexpr int NT = 4;
-  const __m256i ones = _mm256_set1_epi16(1);
+  [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);  // AVX2 step only
   __m256 acc0[NT], acc1[NT];
   float accm0[NT], accm1[NT];
   for (int t = 0; t < NT; ++t) {
@@ -148,8 +160,13 @@ void DotRows2Q8x4(const typename Dec::Block* w0, const typename Dec::Block* w1, 
       for (int t = 0; t < NT; ++t) {
         const ActQ8& a = xq[t * nb + ib];
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+#if FORMIGA_CPU_VNNI
+        const __m256i p0 = Dpbusd(_mm256_setzero_si256(), q0, xv);
+        const __m256i p1 = Dpbusd(_mm256_setzero_si256(), q1, xv);
+#else
         const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, xv), ones);
         const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, xv), ones);
+#endif
         acc0[t] = _mm256_fmadd_ps(_mm256_mul_ps(vd0, _mm256_broadcast_ss(&a.d)), _mm256_cvtepi32_ps(p0), acc0[t]);
         acc1[t] = _mm256_fmadd_ps(_mm256_mul_ps(vd1, _mm256_broadcast_ss(&a.d)), _mm256_cvtepi32_ps(p1), acc1[t]);
         accm0[t] = std::fma(m0, a.s, accm0[t]);
@@ -197,12 +214,15 @@ void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
 
 }  // namespace
 
+// The tier's entry point for the 32-element block types:
+// cpu::<FORMIGA_CPU_TIER>::MatMulQ8Rows (cpu_kernels.h); Q4_0, Q5_0 and
+// Q8_0 go to the same tier's rows-in-lanes kernels.
 void MatMulQ8Rows(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  if (avx2::MatMulQ8Rows8(w, xq, T, y, n0, n1)) return;
+  if (MatMulQ8Rows8(w, xq, T, y, n0, n1)) return;
   switch (w.type) {
     case DType::kQ4_1: MatMulQ8Typed<DecQ4_1>(w, xq, T, y, n0, n1); break;
     default: MatMulQ8Typed<DecQ5_1>(w, xq, T, y, n0, n1); break;
   }
 }
 
-}  // namespace formiga::cpu
+}  // namespace formiga::cpu::FORMIGA_CPU_TIER

@@ -1,5 +1,7 @@
-// The ISA tier a kernel body (cpu_matmul_q4x8.cc, cpu_matmul_k8.cc) is being
-// compiled for, and the tier's int8 dot-product instructions.
+// The ISA tier a kernel body (cpu_matmul_q4x8.cc, cpu_matmul_k8.cc,
+// cpu_matmul_q8.cc, cpu_matmul_k.cc) is being compiled for, the tier's int8
+// dot-product instructions, and the tier's entry points (declared here for
+// every tier, the test-only emulated one included).
 //
 // Each body is compiled once per tier (cpu_isa.h): as itself for AVX2 (the
 // default below), and by the small files in this folder for the VNNI tiers,
@@ -21,9 +23,16 @@
 
 #include <immintrin.h>
 
+#include "kernels/cpu_kernels.h"
+
 #ifndef FORMIGA_CPU_TIER
 #define FORMIGA_CPU_TIER avx2
 #endif
+
+// The tier's entry points (cpu_kernels.h), so a body calls its own tier's.
+namespace formiga::cpu::FORMIGA_CPU_TIER {
+FORMIGA_CPU_TIER_ENTRY_POINTS
+}  // namespace formiga::cpu::FORMIGA_CPU_TIER
 
 #ifdef FORMIGA_CPU_DPBUSD
 #define FORMIGA_CPU_VNNI 1
