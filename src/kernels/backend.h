@@ -90,6 +90,12 @@ struct AttentionParams {
   int64_t window = 0;      // > 0: sliding window length, in positions
 };
 
+// Free and total bytes of a backend's memory space (Backend::MemoryInfo).
+struct DeviceMemory {
+  uint64_t free_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -127,6 +133,13 @@ class Backend {
   virtual Status CopyToHost(void* dst, const void* src, size_t bytes) {
     if (bytes != 0) std::memcpy(dst, src, bytes);
     return Status::Ok();
+  }
+  // Free and total bytes of this backend's memory, as the device reports
+  // them now (a device: cudaMemGetInfo). Host backends answer Unsupported:
+  // host memory is shared with everything else in the process, and the fit
+  // check measures it itself (planner::CpuMemoryBudget: MemAvailable + RSS).
+  virtual Result<DeviceMemory> MemoryInfo() {
+    return Status::Unsupported(std::string(name()) + " computes in host memory: see the host memory budget");
   }
   // Waits for every queued op. Ops of an asynchronous backend that return
   // void report their failures (a bad launch, a device fault, an argument the

@@ -51,18 +51,28 @@ class TestDeviceBackend final : public Backend {
   size_t peak_bytes() const { return peak_; }
 
   bool IsHost() const override { return false; }
+  // First fit, 64-byte aligned: a freed block's space is reused, so what
+  // fits is what the bytes in use say (up to alignment), as on a device.
   Result<void*> Alloc(size_t bytes) override {
-    const size_t start = (top_ + 63) / 64 * 64;
-    if (base_ == nullptr || start + std::max<size_t>(bytes, 1) > capacity_) {
-      return Status::ResourceExhausted(device_ + " has " + std::to_string(capacity_ - std::min(capacity_, start)) +
+    const size_t want = std::max<size_t>(bytes, 1);
+    size_t start = 0;
+    for (const auto& [off, n] : live_) {
+      if (start + want <= off) break;
+      start = (off + std::max<size_t>(n, 1) + 63) / 64 * 64;
+    }
+    if (base_ == nullptr || start + want > capacity_) {
+      return Status::ResourceExhausted(device_ + " has " + std::to_string(capacity_ - std::min(capacity_, in_use_)) +
                                        " bytes free, " + std::to_string(bytes) + " asked");
     }
     live_[start] = bytes;
-    top_ = start + std::max<size_t>(bytes, 1);
     in_use_ += bytes;
     peak_ = std::max(peak_, in_use_);
     return static_cast<void*>(base_ + start);
   }
+  // Capacity minus the bytes in live allocations.
+  Result<DeviceMemory> MemoryInfo() override { return DeviceMemory{capacity_ - std::min(capacity_, in_use_), capacity_}; }
+  // Forgets the peak (the next peak_bytes() is measured from now).
+  void ResetPeak() { peak_ = in_use_; }
   void Free(void* p) override {
     if (p == nullptr) return;
     const size_t off = static_cast<size_t>(static_cast<uint8_t*>(p) - base_);
@@ -73,8 +83,6 @@ class TestDeviceBackend final : public Backend {
     }
     in_use_ -= it->second;
     live_.erase(it);
-    // NOTE: a bump allocator: space is reused only when the top block is freed.
-    top_ = live_.empty() ? 0 : live_.rbegin()->first + std::max<size_t>(live_.rbegin()->second, 1);
   }
   Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
     Check("CopyToDevice", "dst", dst, bytes);
@@ -249,7 +257,7 @@ class TestDeviceBackend final : public Backend {
   size_t capacity_;
   std::string device_;
   uint8_t* base_ = nullptr;
-  size_t top_ = 0, in_use_ = 0, peak_ = 0;
+  size_t in_use_ = 0, peak_ = 0;
   std::map<size_t, size_t> live_;  // offset -> bytes
   int failures_ = 0;
   int64_t ops_ = 0;

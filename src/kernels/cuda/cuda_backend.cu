@@ -69,6 +69,17 @@ class CudaBackend final : public Backend {
     return Synchronize();
   }
 
+  Result<DeviceMemory> MemoryInfo() override {
+    Enter();
+    size_t free_bytes = 0, total_bytes = 0;
+    const cudaError_t e = cudaMemGetInfo(&free_bytes, &total_bytes);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return Status::Internal(CudaMessage(("cudaMemGetInfo on GPU " + std::to_string(device_)).c_str(), e));
+    }
+    return DeviceMemory{free_bytes, total_bytes};
+  }
+
   Status Synchronize() override {
     Enter();
     Record(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
