@@ -1,5 +1,8 @@
 #include "model/placement_buffers.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -14,6 +17,36 @@ std::string Mib(uint64_t bytes) {
 size_t Align8(size_t n) { return (n + 7) / 8 * 8; }
 
 }  // namespace
+
+// ---- ReleaseUploadedPages ----------------------------------------------------
+
+void ReleaseUploadedPages(const GgufFile& file, const ModelPlacement& placement) {
+  const MappedFile& map = file.mapping();
+  if (map.data() == nullptr || map.size() == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const bool tied = file.FindTensor("output.weight") == nullptr;
+  auto on_device = [](const ModelPlacement::Part& p) { return p.backend != nullptr && !p.backend->IsHost(); };
+  for (const GgufTensorInfo& t : file.tensors()) {
+    bool device_only = false;
+    if (t.name.rfind("blk.", 0) == 0) {
+      const size_t dot = t.name.find('.', 4);
+      const std::string n = t.name.substr(4, dot == std::string::npos ? std::string::npos : dot - 4);
+      if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos) continue;
+      const size_t il = std::stoul(n);
+      device_only = il < placement.layers.size() && on_device(placement.layers[il]);
+    } else if (t.name == "token_embd.weight") {
+      device_only = on_device(placement.embed) && (!tied || on_device(placement.output));
+    } else if (t.name.rfind("output", 0) == 0) {
+      device_only = on_device(placement.output);
+    }
+    if (!device_only || t.data == nullptr) continue;
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
+    // NOTE: the mapping is shared and read-only: MADV_DONTNEED only unmaps
+    // the pages from this process; the data stays in the file.
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+}
 
 // ---- PlacedWeights ----------------------------------------------------------
 
@@ -77,6 +110,21 @@ uint64_t PlacedWeights::bytes_on(const Backend* be) const {
 }
 
 // ---- ForwardStages ----------------------------------------------------------
+
+MetadataLayout LayOutMetadata(int64_t T, int64_t R, int64_t n_seqs, int64_t n_table) {
+  MetadataLayout l;
+  l.tokens = 0;
+  l.positions = Align8(l.tokens + 4 * T);
+  l.seq_of = Align8(l.positions + 4 * T);
+  l.slots = Align8(l.seq_of + 4 * T);
+  l.rows = l.slots + 8 * T;
+  l.ptrs = Align8(l.rows + 4 * R);
+  l.tables = l.ptrs + sizeof(int32_t*) * n_seqs;
+  l.total = l.tables + 4 * n_table;
+  return l;
+}
+
+size_t MetadataAllocBytes(size_t total) { return std::max(total * 2, size_t{4096}); }
 
 ForwardStages::ForwardStages(const ModelPlacement& placement) : placement_(placement) {
   auto stage_of = [&](const ModelPlacement::Part& part) {
@@ -148,17 +196,12 @@ Status ForwardStages::CopyMetadata(Stage& s, const ForwardBatch& b, int64_t bloc
   }
   int64_t n_table = 0;
   for (int64_t len : table_len) n_table += len;
-  const size_t off_tokens = 0;
-  const size_t off_pos = Align8(off_tokens + 4 * T);
-  const size_t off_seq = Align8(off_pos + 4 * T);
-  const size_t off_slots = Align8(off_seq + 4 * T);
-  const size_t off_rows = off_slots + 8 * T;
-  const size_t off_ptrs = Align8(off_rows + 4 * R);
-  const size_t off_tables = off_ptrs + sizeof(int32_t*) * n_seqs;
-  const size_t total = off_tables + 4 * n_table;
+  const MetadataLayout lay = LayOutMetadata(T, R, n_seqs, n_table);
+  const size_t off_tokens = lay.tokens, off_pos = lay.positions, off_seq = lay.seq_of, off_slots = lay.slots,
+               off_rows = lay.rows, off_ptrs = lay.ptrs, off_tables = lay.tables, total = lay.total;
   if (s.meta.bytes() < total) {
     s.meta.Reset();
-    Result<BackendBuffer> m = BackendBuffer::Allocate(*s.be, std::max(total * 2, size_t{4096}));
+    Result<BackendBuffer> m = BackendBuffer::Allocate(*s.be, MetadataAllocBytes(total));
     if (!m.ok()) {
       return Status::ResourceExhausted("the batch's token and block-table metadata (" + std::to_string(total) +
                                        " bytes) does not fit on " + s.device + ": " + m.status().message());

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "formats/gguf.h"
 #include "kernels/backend.h"
 #include "kernels/kv_cache.h"
 #include "model/config.h"
@@ -33,6 +34,14 @@
 #include "model/transformer.h"
 
 namespace formiga {
+
+// After LoadModel on `placement`: the file pages of tensors that only
+// device parts use (uploaded, never read on the host again) are released
+// from this process (madvise MADV_DONTNEED on each tensor's whole pages), so
+// the resident size drops by what went to the devices. Tensors a host part
+// views are left alone, and a released page read again would only fault back
+// in from the page cache. A no-op for a model not mapped from a file.
+void ReleaseUploadedPages(const GgufFile& file, const ModelPlacement& placement);
 
 class PlacedWeights {
  public:
@@ -56,6 +65,17 @@ class PlacedWeights {
   std::vector<BackendBuffer> buffers_;
   std::map<std::pair<const Backend*, const void*>, std::pair<const void*, size_t>> placed_;
 };
+
+// Where each section of a device stage's packed batch metadata lies, for T
+// tokens, R logits rows and n_seqs sequences whose block tables hold n_table
+// entries together (8-byte aligned sections; `total` bytes in all).
+struct MetadataLayout {
+  size_t tokens = 0, positions = 0, seq_of = 0, slots = 0, rows = 0, ptrs = 0, tables = 0, total = 0;
+};
+MetadataLayout LayOutMetadata(int64_t T, int64_t R, int64_t n_seqs, int64_t n_table);
+// What a stage allocates when its metadata buffer must grow to `total`
+// bytes: twice that (fewer regrowths), at least 4 KiB.
+size_t MetadataAllocBytes(size_t total);
 
 // A backend's share of one forward pass.
 struct Stage {

@@ -3,6 +3,7 @@
 #include "model/weights.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <iterator>
@@ -10,19 +11,31 @@
 
 namespace formiga {
 
+namespace {
+// Floats per token row of each Scratch array, in Reserve's order (logits last, sized apart).
+std::array<int64_t, 12> ScratchWidths(const ModelConfig& c) {
+  const int64_t qd = c.n_heads * c.head_dim, kvd = c.n_kv_heads * c.head_dim;
+  return {c.hidden_size, c.hidden_size, c.hidden_size, qd, kvd, kvd, qd,
+          std::max(c.hidden_size, qd), c.ffn_size, c.ffn_size, c.hidden_size, 0};
+}
+// Each array starts on a 64-byte boundary (16 floats).
+int64_t Padded(int64_t n) { return (n + 15) / 16 * 16; }
+}  // namespace
+
+uint64_t Scratch::BytesFor(const ModelConfig& c, int64_t capacity, int64_t logit_capacity) {
+  int64_t total = Padded(logit_capacity * c.vocab_size);
+  for (int64_t w : ScratchWidths(c)) total += Padded(capacity * w);
+  return static_cast<uint64_t>(total) * sizeof(float);
+}
+
 Status Scratch::Reserve(Backend& be, const ModelConfig& c, int64_t T, int64_t n_logit_rows, bool with_logits,
                         const std::string& device) {
   const int64_t need = std::max({T, n_logit_rows, capacity});
   const int64_t need_logits = with_logits ? std::max(n_logit_rows, logit_capacity) : 0;
   if (need <= capacity && need_logits <= logit_capacity && memory.backend() == &be) return Status::Ok();
-  const int64_t qd = c.n_heads * c.head_dim, kvd = c.n_kv_heads * c.head_dim;
   ScratchArray* arrays[] = {&x, &h, &h2, &q, &k, &v, &att, &o, &gate, &up, &rows, &logits};
-  const int64_t widths[] = {c.hidden_size, c.hidden_size, c.hidden_size, qd, kvd, kvd, qd,
-                            std::max(c.hidden_size, qd), c.ffn_size, c.ffn_size, c.hidden_size, 0};
-  // Each array starts on a 64-byte boundary (16 floats).
-  const auto padded = [](int64_t n) { return (n + 15) / 16 * 16; };
-  int64_t total = padded(need_logits * c.vocab_size);
-  for (int64_t w : widths) total += padded(need * w);
+  const std::array<int64_t, 12> widths = ScratchWidths(c);
+  const int64_t total = static_cast<int64_t>(BytesFor(c, need, need_logits) / sizeof(float));
   memory.Reset();
   Result<BackendBuffer> mem = BackendBuffer::Allocate(be, static_cast<size_t>(total) * sizeof(float));
   if (!mem.ok()) {
@@ -39,7 +52,7 @@ Status Scratch::Reserve(Backend& be, const ModelConfig& c, int64_t T, int64_t n_
   if (be.IsHost()) std::memset(p, 0, static_cast<size_t>(total) * sizeof(float));
   for (size_t i = 0; i < std::size(arrays); ++i) {  // logits (width 0 here) last
     arrays[i]->p = p;
-    p += padded(need * widths[i]);
+    p += Padded(need * widths[i]);
   }
   if (need_logits == 0) logits.p = nullptr;
   capacity = need;

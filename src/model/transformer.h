@@ -36,6 +36,9 @@ struct Scratch {
   // ResourceExhausted (naming `device`) when the backend has no memory left.
   Status Reserve(Backend& be, const ModelConfig& c, int64_t T, int64_t n_logit_rows, bool with_logits,
                  const std::string& device);
+  // Bytes of the one allocation Reserve makes for `capacity` token rows and
+  // `logit_capacity` logits rows (the planner's device prediction uses it).
+  static uint64_t BytesFor(const ModelConfig& c, int64_t capacity, int64_t logit_capacity);
 };
 
 struct AttentionWeights {

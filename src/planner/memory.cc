@@ -56,19 +56,19 @@ uint64_t CpuScratchBytes(const ModelConfig& c, int64_t tokens, int64_t logit_row
   return bytes;
 }
 
+uint64_t EmbeddingBytesTouched(const ModelConfig& c, const ModelWeights& w, const EngineShape& e) {
+  const uint64_t row = w.embedding_bytes / static_cast<uint64_t>(std::max<int64_t>(c.vocab_size, 1));
+  const int64_t prompt = e.prompt_tokens > 0 ? e.prompt_tokens : std::min(e.max_batch_tokens, e.n_ctx);
+  return std::min<uint64_t>(w.embedding_bytes, static_cast<uint64_t>(prompt) * std::max(row, kFaultAroundBytes));
+}
+
 CpuRunMemory PredictCpuRun(const ModelConfig& c, const ModelWeights& w, const EngineShape& e, uint64_t metadata_bytes) {
   CpuRunMemory m;
   // Weights: every block tensor and the output projection are read each
   // token. token_embd is read by rows only (get_rows) unless it is also the
   // output projection (tied): then all of it.
   m.weights = w.total_bytes;
-  if (!w.tied_embeddings && w.embedding_bytes > 0) {
-    const uint64_t row = w.embedding_bytes / static_cast<uint64_t>(std::max<int64_t>(c.vocab_size, 1));
-    const int64_t prompt = e.prompt_tokens > 0 ? e.prompt_tokens : std::min(e.max_batch_tokens, e.n_ctx);
-    const uint64_t touched = std::min<uint64_t>(w.embedding_bytes,
-                                                static_cast<uint64_t>(prompt) * std::max(row, kFaultAroundBytes));
-    m.weights -= w.embedding_bytes - touched;
-  }
+  if (!w.tied_embeddings) m.weights -= w.embedding_bytes - EmbeddingBytesTouched(c, w, e);
   if (metadata_bytes == 0) {
     // A preset: GGUF tokenizer arrays are ~25 bytes per token (text, score,
     // type) plus BPE merges (~1 per token, ~12 bytes).

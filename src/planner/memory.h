@@ -59,6 +59,10 @@ struct CpuRunMemory {
 // preset, estimated from the vocabulary.
 CpuRunMemory PredictCpuRun(const ModelConfig& c, const ModelWeights& w, const EngineShape& e, uint64_t metadata_bytes);
 
+// Resident pages of token_embd when only its rows are read (get_rows of the
+// prompt's tokens, each fault mapping up to 64 KiB around it).
+uint64_t EmbeddingBytesTouched(const ModelConfig& c, const ModelWeights& w, const EngineShape& e);
+
 // Scratch (Scratch::Reserve for T tokens) + backend buffers, in bytes.
 uint64_t CpuScratchBytes(const ModelConfig& c, int64_t tokens, int64_t logit_rows);
 
