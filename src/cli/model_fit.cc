@@ -4,35 +4,11 @@
 
 namespace formiga::cli {
 
-Result<ResolvedPlacement> ResolvePlacement(const PlacementArgs& args, int64_t n_layers) {
+Result<planner::PlacementDecision> PlaceModel(const PlacementArgs& args, const GgufFile& file,
+                                              const ModelConfig& config, bool ctx_given, bool kv_given,
+                                              EngineOptions* eo, Backend& host,
+                                              std::vector<std::unique_ptr<Backend>>* devices) {
   using namespace planner;
-  ResolvedPlacement r;
-  if (!args.device_map.empty() && args.gpu_layers >= 0) {
-    return Status::InvalidArgument("give either --device-map or --gpu-layers, not both");
-  }
-  if (args.gpu_layers < -1) return Status::InvalidArgument("--gpu-layers must be 0 or more");
-  if (!args.device_map.empty()) {
-    FORMIGA_ASSIGN_OR_RETURN(r.map, ParseDeviceMap(args.device_map));
-    r.where = "--device-map";
-  } else if (args.gpu_layers >= 0) {
-    r.map = GpuLayersMap(args.gpu_layers, n_layers);
-    r.where = "--gpu-layers " + std::to_string(args.gpu_layers);
-  } else if (!args.plan.empty()) {
-    FORMIGA_ASSIGN_OR_RETURN(PlanFile plan, ReadPlanFile(args.plan));
-    r.map = plan.device_map;
-    r.where = "--plan " + args.plan;
-  } else {
-    r.map.entries.push_back({"", "cpu"});
-    r.where = "the default placement";
-  }
-  FORMIGA_ASSIGN_OR_RETURN(r.devices, ResolveDeviceMap(r.map, n_layers, r.where));
-  return r;
-}
-
-Status ApplyPlacementAndCheckFits(const PlacementArgs& args, const GgufFile& file, const ModelConfig& config,
-                                  bool ctx_given, bool kv_given, EngineOptions* eo) {
-  using namespace planner;
-  std::map<std::string, uint64_t> max_memory;
   FORMIGA_ASSIGN_OR_RETURN(ModelWeights weights, WeightsFromGguf(file, config, "file"));
   if (!args.plan.empty()) {
     FORMIGA_ASSIGN_OR_RETURN(PlanFile plan, ReadPlanFile(args.plan));
@@ -46,14 +22,10 @@ Status ApplyPlacementAndCheckFits(const PlacementArgs& args, const GgufFile& fil
     if (!kv_given && !plan.kv_type.empty()) {
       if (auto t = ParseDType(plan.kv_type)) eo->kv_type = *t;
     }
-    max_memory = plan.max_memory;
   }
-  if (!args.max_memory.empty()) {
-    FORMIGA_ASSIGN_OR_RETURN(max_memory, ParseMaxMemory(args.max_memory));
-  }
-  std::string source;
-  const auto cpu = max_memory.find("cpu");
-  const uint64_t budget = CpuMemoryBudget(cpu == max_memory.end() ? 0 : cpu->second, &source);
+  FORMIGA_ASSIGN_OR_RETURN(PlacementRequest req, RequestFromFlags(args, config.n_layers));
+  const auto cpu = req.max_memory.find("cpu");
+  req.host_budget = CpuMemoryBudget(cpu == req.max_memory.end() ? 0 : cpu->second, &req.host_budget_source);
   EngineShape shape;
   shape.n_ctx = eo->n_ctx;
   shape.max_seqs = eo->max_seqs;
@@ -61,7 +33,15 @@ Status ApplyPlacementAndCheckFits(const PlacementArgs& args, const GgufFile& fil
   shape.n_blocks = eo->n_blocks;
   shape.max_batch_tokens = eo->max_batch_tokens;
   shape.kv_type = eo->kv_type;
-  return CheckFits(config, weights, shape, file.data_offset(), budget, source);
+  // Each GPU the placement asks for is made once; the strategies probe
+  // cuda:0, cuda:1, ... until one cannot be had.
+  const DeviceFactory factory = [devices](const std::string& dev) -> Result<Backend*> {
+    if (dev.rfind("cuda:", 0) != 0) return Status::InvalidArgument("unknown device " + dev);
+    FORMIGA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> be, MakeCudaBackend(std::stoi(dev.substr(5))));
+    devices->push_back(std::move(be));
+    return devices->back().get();
+  };
+  return DecidePlacement(config, weights, shape, file.data_offset(), req, host, factory);
 }
 
 }  // namespace formiga::cli

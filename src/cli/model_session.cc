@@ -13,6 +13,7 @@
 
 #include "core/process_memory.h"
 #include "kernels/cpu_isa.h"
+#include "model/placement_buffers.h"
 
 namespace formiga::cli {
 namespace {
@@ -58,28 +59,6 @@ void AddModelOptions(CLI::App* cmd, ModelArgs& args) {
                   "memory caps as HF accelerate: cpu=30GiB,cuda:0=10GiB (refuses to start what will not fit)");
 }
 
-// The placement's backends: "cpu" parts on the host backend, each cuda:N on
-// a CUDA backend made once. Where CUDA cannot be had (a CPU-only build, no
-// GPU), a map that names it is refused with the reason, never run on the CPU.
-static Status MakePlacement(const ResolvedPlacement& r, ModelSession* s) {
-  std::map<std::string, Backend*> by_device = {{"cpu", s->backend.get()}};
-  for (const std::string& dev : r.devices.Devices()) {
-    if (by_device.count(dev) != 0) continue;
-    Result<std::unique_ptr<Backend>> cuda = MakeCudaBackend(std::stoi(dev.substr(5)));  // "cuda:N"
-    if (!cuda.ok()) {
-      FORMIGA_RETURN_IF_ERROR(planner::CheckPlacementSupported(r.map, r.where, cuda.status().message()));
-      return cuda.status().WithContext(r.where + " places layers on " + dev);  // a map of strategies only
-    }
-    by_device[dev] = cuda->get();
-    s->devices.push_back(std::move(cuda.value()));
-  }
-  auto part = [&](const std::string& dev) { return ModelPlacement::Part{by_device.at(dev), dev}; };
-  s->placement.embed = part(r.devices.embed);
-  for (const std::string& dev : r.devices.layers) s->placement.layers.push_back(part(dev));
-  s->placement.output = part(r.devices.output);
-  return Status::Ok();
-}
-
 Result<std::unique_ptr<Backend>> MakeBackend(const std::string& name, int threads) {
   if (name == "ref") return MakeRefBackend();
   if (name == "cpu") return MakeCpuBackend(threads);
@@ -112,21 +91,7 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   PrefetchWeights(s->file->mapping());
   FORMIGA_ASSIGN_OR_RETURN(s->backend, MakeBackend(args.backend, args.threads));
   FORMIGA_ASSIGN_OR_RETURN(ModelConfig config, ConfigFromGguf(*s->file));
-  FORMIGA_ASSIGN_OR_RETURN(ResolvedPlacement where, ResolvePlacement(args.placement, config.n_layers));
-  FORMIGA_RETURN_IF_ERROR(MakePlacement(where, s.get()));
-  FORMIGA_ASSIGN_OR_RETURN(s->model, LoadModel(*s->file, s->placement));
-  FORMIGA_ASSIGN_OR_RETURN(s->tokenizer, Tokenizer::FromGguf(*s->file));
-  if (s->tokenizer->vocab_size() != s->model->config().vocab_size) {
-    return Status::Corruption(s->path + ": the tokenizer has " + std::to_string(s->tokenizer->vocab_size()) +
-                              " tokens but the embedding has " + std::to_string(s->model->config().vocab_size) +
-                              " rows");
-  }
-  Result<std::string> tmpl = s->file->GetString("tokenizer.chat_template");
-  if (tmpl.ok()) {
-    FORMIGA_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::Parse(*tmpl));
-    s->chat_template = std::move(t);
-  }
-  const int64_t trained = s->model->config().context_length;
+  const int64_t trained = config.context_length;
   int64_t ctx = args.ctx > 0 ? args.ctx : (trained > 0 ? std::min<int64_t>(trained, 4096) : 4096);
   engine_options.n_ctx = ctx;
   if (args.kv_type == "f16") {
@@ -138,8 +103,26 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   } else {
     return Status::InvalidArgument("--kv-type must be f16, q8_0 or f32, not '" + args.kv_type + "'");
   }
-  FORMIGA_RETURN_IF_ERROR(ApplyPlacementAndCheckFits(args.placement, *s->file, s->model->config(), args.ctx > 0,
-                                                     args.kv_type != "f16", &engine_options));
+  // Where each part runs, checked against every device's memory and the
+  // host's before anything is allocated (cli/model_fit.h).
+  FORMIGA_ASSIGN_OR_RETURN(planner::PlacementDecision placed,
+                           PlaceModel(args.placement, *s->file, config, args.ctx > 0, args.kv_type != "f16",
+                                      &engine_options, *s->backend, &s->devices));
+  s->placement = placed.placement;
+  FORMIGA_ASSIGN_OR_RETURN(s->model, LoadModel(*s->file, s->placement));
+  // Device parts' weights now live on their devices: their file pages need not stay resident.
+  if (!s->placement.AllHost()) ReleaseUploadedPages(*s->file, s->placement);
+  FORMIGA_ASSIGN_OR_RETURN(s->tokenizer, Tokenizer::FromGguf(*s->file));
+  if (s->tokenizer->vocab_size() != s->model->config().vocab_size) {
+    return Status::Corruption(s->path + ": the tokenizer has " + std::to_string(s->tokenizer->vocab_size()) +
+                              " tokens but the embedding has " + std::to_string(s->model->config().vocab_size) +
+                              " rows");
+  }
+  Result<std::string> tmpl = s->file->GetString("tokenizer.chat_template");
+  if (tmpl.ok()) {
+    FORMIGA_ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::Parse(*tmpl));
+    s->chat_template = std::move(t);
+  }
   FORMIGA_ASSIGN_OR_RETURN(s->engine, Engine::Create(*s->model, *s->tokenizer, engine_options));
   s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (args.verbose) {
@@ -157,13 +140,18 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
                  static_cast<long long>(c.hidden_size), static_cast<long long>(c.vocab_size),
                  backend.c_str(), static_cast<long long>(engine_options.n_ctx), Mib(s->engine->kv_bytes()),
                  args.kv_type.c_str(), s->load_seconds, Mib(mem.rss_bytes));
-    if (!s->devices.empty()) {
+    for (const std::string& note : placed.notes) std::fprintf(stderr, "formiga: %s\n", note.c_str());
+    if (!s->placement.AllHost()) {
       std::map<std::string, int> layers_on;
       for (const ModelPlacement::Part& p : s->placement.layers) ++layers_on[p.device];
-      std::string text = "formiga: placement (" + where.where + "): token_embd on " + s->placement.embed.device;
+      std::string text = "formiga: placement: token_embd on " + s->placement.embed.device;
       for (const auto& [dev, n] : layers_on) text += ", " + std::to_string(n) + " layers on " + dev;
       text += ", output on " + s->placement.output.device;
       std::fprintf(stderr, "%s\n", text.c_str());
+      for (const planner::DeviceShare& d : placed.memory.devices) {
+        std::fprintf(stderr, "formiga: %s holds about %.1f MiB (%s)\n", d.device.c_str(), Mib(d.total()),
+                     d.Breakdown().c_str());
+      }
     }
   }
   return s;

@@ -67,8 +67,8 @@ struct ModuleDevices {
 // Resolves `map` for a model of n_layers: "" (the whole model), "token_embd",
 // "blk.N", "output" and "output_norm" (one part: they must agree); modules
 // the map does not name go where "" says, else to the cpu. Strategies (auto,
-// sequential, balanced) place everything on the cpu: the runtime does not
-// measure GPUs yet (formiga plan --out writes an explicit map). `where` names
+// sequential, balanced) are resolved by planner/place_model.h against the
+// devices' budgets; here they place everything on the cpu. `where` names
 // the map's source in errors (unknown module, a layer the model lacks).
 Result<ModuleDevices> ResolveDeviceMap(const DeviceMap& map, int64_t n_layers, const std::string& where);
 
@@ -83,7 +83,8 @@ DeviceMap GpuLayersMap(int64_t n_gpu_layers, int64_t n_layers);
 uint64_t CpuMemoryBudget(uint64_t cap, std::string* source);
 
 // OK when formiga's CPU engine for this model and shape (PredictCpuRun) fits
-// in `budget` bytes; else ResourceExhausted with the breakdown and what would
+// in `budget` bytes (every part on the host; the runtime's check, device by
+// device, is planner/place_model.h DecidePlacement); else ResourceExhausted with the breakdown and what would
 // fit (the longest context, a q8_0 KV cache, a smaller type).
 Status CheckFits(const ModelConfig& config, const ModelWeights& weights, const EngineShape& shape,
                  uint64_t metadata_bytes, uint64_t budget, const std::string& budget_source);
