@@ -116,7 +116,8 @@ std::string Advice(const ModelConfig& c, const ModelWeights& w, const EngineShap
     }
   }
   if (failing != "cpu") {
-    const DeviceShare* s = PredictPlacement(c, w, shape, devices, meta).Find(failing);
+    const PlacementMemory here = PredictPlacement(c, w, shape, devices, meta);  // owns what Find points into
+    const DeviceShare* s = here.Find(failing);
     if (s != nullptr) {
       would.push_back("this placement where " + failing + " has " + FlagBytes(s->total()) + " usable");
     }
