@@ -130,15 +130,9 @@ std::string Advice(const ModelConfig& c, const ModelWeights& w, const EngineShap
     e.kv_type = DType::kQ8_0;
     if (fits_with(e)) would.push_back("--kv-type q8_0");
   }
-  int64_t lo = 0, hi = shape.n_ctx;
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    EngineShape e = shape;
-    e.n_ctx = mid;
-    e.n_blocks = 0;
-    if (fits_with(e)) lo = mid; else hi = mid;
+  if (const int64_t ctx = LongestFittingContext(shape, fits_with); ctx > 0) {
+    would.push_back("--ctx " + std::to_string(ctx));
   }
-  if (lo >= 256) would.push_back("--ctx " + std::to_string(lo / 256 * 256));
   std::string msg = "; what would fit: ";
   if (would.empty()) {
     return msg + "nothing at this size: use a smaller quantization (formiga quantize, or formiga plan --quant auto), "

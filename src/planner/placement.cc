@@ -264,6 +264,18 @@ uint64_t CpuMemoryBudget(uint64_t cap, std::string* source) {
   return MemAvailableBytes() + ReadProcessMemory().rss_bytes;
 }
 
+int64_t LongestFittingContext(const EngineShape& shape, const std::function<bool(const EngineShape&)>& fits) {
+  int64_t lo = 0, hi = shape.n_ctx;  // fits(lo) holds (or lo = 0), fits(hi) does not
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    EngineShape s = shape;
+    s.n_ctx = mid;
+    s.n_blocks = 0;
+    if (fits(s)) lo = mid; else hi = mid;
+  }
+  return lo >= 256 ? lo / 256 * 256 : 0;
+}
+
 Status CheckFits(const ModelConfig& c, const ModelWeights& w, const EngineShape& shape, uint64_t metadata_bytes,
                  uint64_t budget, const std::string& budget_source) {
   const CpuRunMemory m = PredictCpuRun(c, w, shape, metadata_bytes);
@@ -275,16 +287,9 @@ Status CheckFits(const ModelConfig& c, const ModelWeights& w, const EngineShape&
                     ", tokenizer and runtime " + FormatBytes(m.tokenizer + m.file_header + m.runtime) + ") but " +
                     FormatBytes(budget) + " is available (" + budget_source + ")";
   std::vector<std::string> would;
-  // Longest context that fits.
-  int64_t lo = 0, hi = shape.n_ctx;
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    EngineShape s = shape;
-    s.n_ctx = mid;
-    s.n_blocks = 0;
-    if (PredictCpuRun(c, w, s, metadata_bytes).total() <= budget) lo = mid; else hi = mid;
-  }
-  if (lo >= 256) would.push_back("--ctx " + std::to_string(lo / 256 * 256));
+  const int64_t ctx = LongestFittingContext(
+      shape, [&](const EngineShape& s) { return PredictCpuRun(c, w, s, metadata_bytes).total() <= budget; });
+  if (ctx > 0) would.push_back("--ctx " + std::to_string(ctx));
   if (shape.kv_type == DType::kF16 && c.head_dim % 32 == 0) {
     EngineShape s = shape;
     s.kv_type = DType::kQ8_0;

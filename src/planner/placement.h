@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -81,6 +82,11 @@ DeviceMap GpuLayersMap(int64_t n_gpu_layers, int64_t n_layers);
 // cpu=…), else $FORMIGA_MAX_MEMORY, else MemAvailable plus what this process
 // already has resident. `source` says which.
 uint64_t CpuMemoryBudget(uint64_t cap, std::string* source);
+
+// The longest context (n_ctx, a multiple of 256, at most shape.n_ctx - 1)
+// for which `fits` holds, the rest of `shape` kept (n_blocks re-derived);
+// 0 when none of 256 or more does. `fits` must be monotone in n_ctx.
+int64_t LongestFittingContext(const EngineShape& shape, const std::function<bool(const EngineShape&)>& fits);
 
 // OK when formiga's CPU engine for this model and shape (PredictCpuRun) fits
 // in `budget` bytes (every part on the host; the runtime's check, device by
