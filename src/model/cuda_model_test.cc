@@ -43,6 +43,7 @@
 #include "model/model.h"
 #include "model/placement.h"
 #include "model/synth.h"
+#include "model/synth_test_util.h"
 #include "model/test_device_backend.h"
 #include "tokenizer/tokenizer.h"
 
@@ -262,17 +263,8 @@ ModelConfig TinyConfig(const TinyArch& a, bool odd) {
 }
 
 Result<GgufFile> MakeTiny(const TinyArch& a, bool odd, const std::string& donor) {
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("formiga_cuda_model_" + std::to_string(getpid()) + "_" + a.name + ".gguf"))
-                               .string();
-  SynthOptions o;
-  o.type = odd ? "f16" : "q8_0";
-  o.tokenizer_from = donor;
-  o.threads = 2;
-  FORMIGA_RETURN_IF_ERROR(SynthesizeModel(TinyConfig(a, odd), o, path).status());
-  Result<GgufFile> f = GgufFile::Open(path);
-  std::filesystem::remove(path);  // the mapping stays valid
-  return f;
+  return testing::SynthTinyModel(TinyConfig(a, odd), odd ? "f16" : "q8_0", donor,
+                                 std::string("cuda_model_") + a.name, 2);
 }
 
 std::vector<int32_t> Prompt(int64_t vocab, int n) {

@@ -32,6 +32,7 @@
 #include "model/forward_test_util.h"
 #include "model/model.h"
 #include "model/synth.h"
+#include "model/synth_test_util.h"
 #include "model/test_device_backend.h"
 
 namespace formiga {
@@ -86,18 +87,8 @@ class PlacementTest : public ::testing::Test {
     if (!std::filesystem::exists(donor)) return;
     files_ = new std::map<std::string, std::unique_ptr<GgufFile>>();
     for (const TinyArch& a : kArchs) {
-      const std::string path = (std::filesystem::temp_directory_path() /
-                                ("formiga_placement_" + std::to_string(getpid()) + "_" + a.name + ".gguf"))
-                                   .string();
-      SynthOptions o;
-      o.type = "q8_0";
-      o.tokenizer_from = donor;
-      o.threads = 1;
-      auto r = SynthesizeModel(TinyConfig(a), o, path);
-      ASSERT_TRUE(r.ok()) << a.name << ": " << r.status().ToString();
-      auto f = GgufFile::Open(path);
-      ASSERT_TRUE(f.ok()) << f.status().ToString();
-      std::filesystem::remove(path);  // the mapping stays valid
+      auto f = formiga::testing::SynthTinyModel(TinyConfig(a), "q8_0", donor, std::string("placement_") + a.name);
+      ASSERT_TRUE(f.ok()) << a.name << ": " << f.status().ToString();
       (*files_)[a.name] = std::make_unique<GgufFile>(std::move(f.value()));
     }
   }

@@ -37,6 +37,7 @@
 #include "model/model.h"
 #include "model/placement_buffers.h"
 #include "model/synth.h"
+#include "model/synth_test_util.h"
 #include "model/test_device_backend.h"
 #include "planner/hardware.h"
 #include "planner/plan.h"
@@ -120,17 +121,8 @@ class PlaceModelTest : public ::testing::Test {
     Synth(kArchs[0], TinyConfig(kArchs[0], 512), "llama_512", donor);
   }
   static void Synth(const TinyArch& a, const ModelConfig& c, const std::string& key, const std::string& donor) {
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("formiga_place_" + std::to_string(getpid()) + "_" + key + ".gguf")).string();
-    SynthOptions o;
-    o.type = "q8_0";
-    o.tokenizer_from = donor;
-    o.threads = 1;
-    auto r = SynthesizeModel(c, o, path);
-    ASSERT_TRUE(r.ok()) << a.name << ": " << r.status().ToString();
-    auto f = GgufFile::Open(path);
-    ASSERT_TRUE(f.ok()) << f.status().ToString();
-    std::filesystem::remove(path);  // the mapping stays valid
+    auto f = formiga::testing::SynthTinyModel(c, "q8_0", donor, "place_" + key);
+    ASSERT_TRUE(f.ok()) << a.name << ": " << f.status().ToString();
     (*files_)[key] = std::make_unique<GgufFile>(std::move(f.value()));
   }
   static void TearDownTestSuite() {
