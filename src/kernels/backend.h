@@ -149,6 +149,18 @@ class Backend {
   // y (T, N) = x (T, C) · Wᵀ, W of any supported weight type.
   virtual Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) = 0;
 
+  // ys[i] (T, N_i) = x (T, C) · W_iᵀ for i < n: weights that read the same
+  // input (q/k/v, gate/up; all with C columns). Equal, bit for bit, to n
+  // MatMul calls, which is what this default does; a backend may run them as
+  // one job (cpu: x quantized once, one dispatch, the small matrices'
+  // rows streamed beside the big one's).
+  virtual Status MatMulShared(const WeightView* ws, float* const* ys, int n, const float* x, int64_t T) {
+    for (int i = 0; i < n; ++i) {
+      if (Status st = MatMul(ws[i], x, ys[i], T); !st.ok()) return st;
+    }
+    return Status::Ok();
+  }
+
   // y (T, C): row t of `table` (token embedding lookup), dequantized to f32.
   virtual Status GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) = 0;
 

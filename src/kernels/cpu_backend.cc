@@ -60,22 +60,49 @@ class CpuBackend final : public Backend {
   CpuIsa isa() const { return isa_; }
 
   Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) override {
-    const cpu::ActFormat format = cpu::ActFormatOf(w.type);
-    if (format == cpu::ActFormat::kUnsupported) {
-      return Status::Unsupported(std::string("cpu backend: MatMul with ") + DTypeName(w.type) +
-                                 " weights is not implemented (supported: f32, f16, bf16, q4_0, q4_1, q5_0, "
-                                 "q5_1, q8_0, q2_k..q6_k); requantize the model or use the ref backend");
+    return MatMulShared(&w, &y, 1, x, T);
+  }
+
+  // One job for all n weights: x is quantized once, and the rows of every
+  // W_i are split into tasks over the threads together (the q/k/v or
+  // gate/up projections of a decode step: one dispatch instead of three,
+  // and no small matrix run alone). Each task covers rows of one W_i, and a
+  // row's result does not depend on its task, so the outputs equal n
+  // separate MatMul calls bit for bit.
+  Status MatMulShared(const WeightView* ws, float* const* ys, int n, const float* x, int64_t T) override {
+    if (n <= 0) return Status::Ok();
+    const cpu::ActFormat format = cpu::ActFormatOf(ws[0].type);
+    for (int i = 0; i < n; ++i) {
+      const WeightView& w = ws[i];
+      if (cpu::ActFormatOf(w.type) == cpu::ActFormat::kUnsupported) {
+        return Status::Unsupported(std::string("cpu backend: MatMul with ") + DTypeName(w.type) +
+                                   " weights is not implemented (supported: f32, f16, bf16, q4_0, q4_1, q5_0, "
+                                   "q5_1, q8_0, q2_k..q6_k); requantize the model or use the ref backend");
+      }
+      const int64_t block = GetDTypeTraits(w.type).block_size;
+      if (w.cols % block != 0) {
+        return Status::InvalidArgument("cpu backend: MatMul on " + std::string(DTypeName(w.type)) +
+                                       " weights with " + std::to_string(w.cols) +
+                                       " columns, not a multiple of the block size " + std::to_string(block));
+      }
+      if (w.cols != ws[0].cols) {
+        return Status::InvalidArgument("cpu backend: MatMulShared over weights of " + std::to_string(ws[0].cols) +
+                                       " and " + std::to_string(w.cols) + " columns (they must share the input)");
+      }
     }
-    const int64_t block = GetDTypeTraits(w.type).block_size;
-    if (w.cols % block != 0) {
-      return Status::InvalidArgument("cpu backend: MatMul on " + std::string(DTypeName(w.type)) + " weights with " +
-                                     std::to_string(w.cols) + " columns, not a multiple of the block size " +
-                                     std::to_string(block));
+    for (int i = 1; i < n; ++i) {
+      if (cpu::ActFormatOf(ws[i].type) != format) {
+        // Inputs quantized differently (e.g. f16 beside q8_0): one job per weight.
+        for (int j = 0; j < n; ++j) FORMIGA_RETURN_IF_ERROR(MatMulShared(&ws[j], &ys[j], 1, x, T));
+        return Status::Ok();
+      }
     }
-    if (T <= 0 || w.rows <= 0) return Status::Ok();
-    const int64_t C = w.cols, N = w.rows;
+    const int64_t C = ws[0].cols;
+    int64_t total_rows = 0;
+    for (int i = 0; i < n; ++i) total_rows += std::max<int64_t>(0, ws[i].rows);
+    if (T <= 0 || total_rows <= 0) return Status::Ok();
     // Activations are quantized once per call, by token.
-    const bool big = N * C * T >= kInlineWork;
+    const bool big = total_rows * C * T >= kInlineWork;
     const auto quantize = [&](auto fn) {
       const int64_t per_task = std::max<int64_t>(1, kElemChunk / C);
       if (T * C < kElemChunk || pool_.n_threads() == 1) {
@@ -98,51 +125,61 @@ class CpuBackend final : public Backend {
       quantize([&](int64_t t0, int64_t t1) { cpu::QuantizeActQ8K(x, C, t0, t1, q); });
       xq = q;
     }
-    const auto rows = [&](int64_t n0, int64_t n1) {
+    const auto rows = [&](const Task& task) {
+      const WeightView& w = ws[task.matrix];
+      float* y = ys[task.matrix];
       switch (format) {
-        case cpu::ActFormat::kF32: cpu::MatMulFloatRows(w, x, T, y, n0, n1); break;
+        case cpu::ActFormat::kF32: cpu::MatMulFloatRows(w, x, T, y, task.n0, task.n1); break;
         case cpu::ActFormat::kQ8: {
           const auto* a = static_cast<const cpu::ActQ8*>(xq);
-          tier_.q8_rows(w, a, T, y, n0, n1);
+          tier_.q8_rows(w, a, T, y, task.n0, task.n1);
           break;
         }
         default: {
           const auto* a = static_cast<const BlockQ8_K*>(xq);
-          tier_.q8k_rows(w, a, T, y, n0, n1);
+          tier_.q8k_rows(w, a, T, y, task.n0, task.n1);
           break;
         }
       }
     };
+    tasks_.clear();
     if (!big || pool_.n_threads() == 1) {
-      rows(0, N);
+      for (int i = 0; i < n; ++i) {
+        if (ws[i].rows > 0) rows(Task{i, 0, ws[i].rows});
+      }
       return Status::Ok();
     }
-    // NOTE: tasks of 16-row multiples, claimed dynamically (which balances
-    // load on a busy machine). A row's result does not depend on the task it
-    // falls in (every kernel computes a row the same way in any group or
-    // tile: the invariance test), so the split may depend on the thread
-    // count without changing any output.
+    // NOTE: tasks of 16-row multiples of one matrix, claimed dynamically
+    // (which balances load on a busy machine). A row's result does not
+    // depend on the task it falls in (every kernel computes a row the same
+    // way in any group or tile: the invariance test), so the split may
+    // depend on the thread count without changing any output.
     if (T <= 4) {
       // Decode: guided sizes, each task a fixed share of the rows still
       // unclaimed (1 / (2 x threads)), down to kMinDecodeRows. The first
       // tasks are long contiguous runs (the prefetchers' best case), and
       // the last ones short, so the threads reach the end of the op together
       // instead of one waiting out the other's last big task.
-      const int64_t n = pool_.n_threads();
-      bounds_.assign(1, 0);
-      for (int64_t r = 0; r < N;) {
-        r = std::min(N, r + std::max(kMinDecodeRows, CeilDiv(CeilDiv(N - r, 2 * n), 16) * 16));
-        bounds_.push_back(r);
+      const int64_t threads = pool_.n_threads();
+      int64_t left = total_rows;
+      for (int i = 0; i < n; ++i) {
+        for (int64_t r = 0; r < ws[i].rows;) {
+          const int64_t step = std::max(kMinDecodeRows, CeilDiv(CeilDiv(left, 2 * threads), 16) * 16);
+          const int64_t end = std::min(ws[i].rows, r + step);
+          tasks_.push_back(Task{i, r, end});
+          left -= end - r;
+          r = end;
+        }
       }
-      pool_.Run(static_cast<int64_t>(bounds_.size()) - 1,
-                [&](int64_t task, int) { rows(bounds_[task], bounds_[task + 1]); });
-      return Status::Ok();
+    } else {
+      // Prefill: about 64 equal tasks per matrix.
+      for (int i = 0; i < n; ++i) {
+        const int64_t N = ws[i].rows;
+        const int64_t per_task = std::max<int64_t>(16, CeilDiv(CeilDiv(N, 64), 16) * 16);
+        for (int64_t r = 0; r < N; r += per_task) tasks_.push_back(Task{i, r, std::min(N, r + per_task)});
+      }
     }
-    // Prefill: about 64 equal tasks.
-    const int64_t rows_per_task = std::max<int64_t>(16, CeilDiv(CeilDiv(N, 64), 16) * 16);
-    pool_.Run(CeilDiv(N, rows_per_task), [&](int64_t task, int) {
-      rows(task * rows_per_task, std::min(N, (task + 1) * rows_per_task));
-    });
+    pool_.Run(static_cast<int64_t>(tasks_.size()), [&](int64_t task, int) { rows(tasks_[task]); });
     return Status::Ok();
   }
 
@@ -273,7 +310,12 @@ class CpuBackend final : public Backend {
   const TierKernels tier_;
   ThreadPool pool_;
   std::vector<uint8_t> act_;        // quantized activations of the current MatMul
-  std::vector<int64_t> bounds_;     // row boundaries of the current decode MatMul's tasks
+  // Rows [n0, n1) of the call's matrix `matrix`: one task of a MatMul job.
+  struct Task {
+    int matrix;
+    int64_t n0, n1;
+  };
+  std::vector<Task> tasks_;         // the current MatMul job's tasks
   std::vector<float> attn_scratch_;  // per-thread attention accumulators
   std::vector<double> inv_freq_;     // RoPE frequencies of the current call
 };

@@ -294,6 +294,68 @@ TEST(CpuMatMulTest, FloatPrefillBlocksKeepTheOneTokenResult) {
   }
 }
 
+TEST(CpuMatMulTest, SharedInputJobsEqualSeparateMatMuls) {
+  // MatMulShared (q/k/v, gate/up as one job) must give each output exactly
+  // what its own MatMul gives: same-format groups (one quantized input, the
+  // rows of all matrices split into tasks together, including the decode
+  // path's guided tasks that end at a matrix boundary), a mixed-format group
+  // (run one weight at a time), several token counts and thread counts.
+  const int64_t C = 512;
+  struct Group {
+    std::vector<DType> types;
+    std::vector<int64_t> rows;
+  };
+  const Group groups[] = {
+      {{DType::kQ8_0, DType::kQ8_0, DType::kQ8_0}, {576, 40, 37}},   // ActQ8, row tails
+      {{DType::kQ4_K, DType::kQ6_K, DType::kQ4_K}, {264, 256, 8}},   // Q8_K, mixed K types
+      {{DType::kQ4_0, DType::kQ4_1, DType::kQ5_0}, {1000, 9, 300}},  // ActQ8, long + short
+      {{DType::kF16, DType::kF16}, {130, 77}},                        // f32 input
+      {{DType::kF16, DType::kQ8_0, DType::kQ4_K}, {64, 48, 40}},      // three input formats
+  };
+  for (int threads : {1, 2, 3}) {
+    auto be = testing::CpuBackendOrDie(threads);
+    ASSERT_NE(be, nullptr);
+    for (const Group& g : groups) {
+      const int n = static_cast<int>(g.types.size());
+      std::vector<std::vector<uint8_t>> w(static_cast<size_t>(n));
+      std::vector<WeightView> views;
+      for (int i = 0; i < n; ++i) {
+        w[static_cast<size_t>(i)] = MakeWeights(g.types[static_cast<size_t>(i)], g.rows[static_cast<size_t>(i)], C, 40 + i);
+        views.push_back(WeightView{g.types[static_cast<size_t>(i)], w[static_cast<size_t>(i)].data(), C,
+                                   g.rows[static_cast<size_t>(i)], DTypeRowBytes(g.types[static_cast<size_t>(i)], C)});
+      }
+      for (int64_t T : {1, 3, 8, 20}) {
+        const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 50 + static_cast<uint32_t>(T));
+        std::vector<std::vector<float>> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+        std::vector<float*> outs;
+        for (int i = 0; i < n; ++i) {
+          const size_t size = static_cast<size_t>(T * views[static_cast<size_t>(i)].rows);
+          want[static_cast<size_t>(i)].resize(size);
+          got[static_cast<size_t>(i)].assign(size, -1.0f);
+          ASSERT_TRUE(be->MatMul(views[static_cast<size_t>(i)], x.data(), want[static_cast<size_t>(i)].data(), T).ok());
+          outs.push_back(got[static_cast<size_t>(i)].data());
+        }
+        ASSERT_TRUE(be->MatMulShared(views.data(), outs.data(), n, x.data(), T).ok());
+        for (int i = 0; i < n; ++i) {
+          EXPECT_EQ(0, std::memcmp(got[static_cast<size_t>(i)].data(), want[static_cast<size_t>(i)].data(),
+                                   want[static_cast<size_t>(i)].size() * sizeof(float)))
+              << "threads " << threads << ", T " << T << ", matrix " << i << " ("
+              << DTypeName(g.types[static_cast<size_t>(i)]) << ")";
+        }
+      }
+    }
+  }
+  // Weights that do not share the input width are refused, not misread.
+  auto be = testing::CpuBackendOrDie(2);
+  std::vector<uint8_t> a = MakeWeights(DType::kQ8_0, 8, 64, 1), b = MakeWeights(DType::kQ8_0, 8, 96, 2);
+  const WeightView bad[] = {{DType::kQ8_0, a.data(), 64, 8, DTypeRowBytes(DType::kQ8_0, 64)},
+                            {DType::kQ8_0, b.data(), 96, 8, DTypeRowBytes(DType::kQ8_0, 96)}};
+  std::vector<float> x(96), y0(8), y1(8);
+  float* const ys[] = {y0.data(), y1.data()};
+  const Status st = be->MatMulShared(bad, ys, 2, x.data(), 1);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+}
+
 TEST(CpuMatMulTest, RejectsUnsupportedTypesAndBadWidths) {
   auto be = testing::CpuBackendOrDie(1);
   ASSERT_NE(be, nullptr);

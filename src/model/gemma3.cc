@@ -108,8 +108,9 @@ class Gemma3Model final : public Model {
       be.RmsNorm(o, L.post_attn_norm, o, T, C, eps);
       be.Add(x, o, x, T * C);
       be.RmsNorm(x, L.ffn_norm, h, T, C, eps);
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.gate, h, sc.gate.data(), T));  // (T, F)
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.up, h, sc.up.data(), T));      // (T, F)
+      const WeightView gate_up[] = {L.gate, L.up};
+      float* const gate_up_out[] = {sc.gate.data(), sc.up.data()};
+      FORMIGA_RETURN_IF_ERROR(be.MatMulShared(gate_up, gate_up_out, 2, h, T));  // (T, F) each
       be.GeluMul(sc.gate.data(), sc.up.data(), sc.gate.data(), T * F);
       FORMIGA_RETURN_IF_ERROR(be.MatMul(L.down, sc.gate.data(), o, T));  // (T, C)
       be.RmsNorm(o, L.post_ffw_norm, o, T, C, eps);

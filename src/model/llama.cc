@@ -95,8 +95,9 @@ class LlamaModel final : public Model {
       FORMIGA_RETURN_IF_ERROR(RunAttention(be, c, L.attn, setup_, h, s->batch.attn, kv.layer(il), sc, o));
       be.Add(x, o, x, T * C);
       be.RmsNorm(x, L.ffn_norm, h, T, C, eps);
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.gate, h, sc.gate.data(), T));  // (T, F)
-      FORMIGA_RETURN_IF_ERROR(be.MatMul(L.up, h, sc.up.data(), T));      // (T, F)
+      const WeightView gate_up[] = {L.gate, L.up};
+      float* const gate_up_out[] = {sc.gate.data(), sc.up.data()};
+      FORMIGA_RETURN_IF_ERROR(be.MatMulShared(gate_up, gate_up_out, 2, h, T));  // (T, F) each
       be.SiluMul(sc.gate.data(), sc.up.data(), sc.gate.data(), T * F);
       FORMIGA_RETURN_IF_ERROR(be.MatMul(L.down, sc.gate.data(), o, T));  // (T, C)
       be.Add(x, o, x, T * C);

@@ -106,9 +106,9 @@ Status RunAttention(Backend& be, const ModelConfig& c, const AttentionWeights& w
   float* k = sc.k.data();
   float* v = sc.v.data();
   // q (T, H*D), k and v (T, KH*D)
-  FORMIGA_RETURN_IF_ERROR(be.MatMul(w.wq, h, q, T));
-  FORMIGA_RETURN_IF_ERROR(be.MatMul(w.wk, h, k, T));
-  FORMIGA_RETURN_IF_ERROR(be.MatMul(w.wv, h, v, T));
+  const WeightView qkv[] = {w.wq, w.wk, w.wv};
+  float* const qkv_out[] = {q, k, v};
+  FORMIGA_RETURN_IF_ERROR(be.MatMulShared(qkv, qkv_out, 3, h, T));
   if (w.bq != nullptr) be.AddBias(q, w.bq, q, T, H * D);
   if (w.bk != nullptr) be.AddBias(k, w.bk, k, T, KH * D);
   if (w.bv != nullptr) be.AddBias(v, w.bv, v, T, KH * D);
