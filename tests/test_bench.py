@@ -42,3 +42,29 @@ def test_bench_table_and_errors(run_formiga, smollm2):
 def test_probe_bandwidth(run_formiga):
     j = json.loads(run_formiga("bench", "--probe-bandwidth", "-t", "1", "--json").stdout)
     assert j["threads"] == 1 and j["read_bandwidth_gb_s"] > 0.1
+
+
+def test_bench_profile_splits_each_pass_by_op(run_formiga, smollm2):
+    j = json.loads(run_formiga("bench", "-m", smollm2, "-p", "16", "-n", "4", "-r", "2", "-t", "2",
+                               "--bandwidth", "10", "--profile", "--json").stdout)
+    tests = {t["test"]: t for t in j["tests"]}
+    # pp: one forward pass per repetition; tg: 4 decode steps per repetition.
+    assert tests["pp16"]["profile"]["steps"] == 2
+    assert tests["tg4"]["profile"]["steps"] == 8
+    for t in tests.values():
+        p = t["profile"]
+        ops = {o["op"]: o for o in p["ops"]}
+        # SmolLM2 (30 layers, Q4_1 with a tied Q8_0 output): q/k/v and gate/up
+        # are one job each, then attention, o, down, and the logits.
+        assert ops["matmul q4_1 576x576+192+192"]["calls_per_step"] == 30
+        assert ops["matmul q4_1 576x1536+1536"]["calls_per_step"] == 30
+        assert ops["matmul q4_1 1536x576"]["calls_per_step"] == 30
+        assert ops["matmul q8_0 576x49152"]["calls_per_step"] == 1
+        assert ops["attention"]["calls_per_step"] == 30
+        assert "(outside ops)" in ops
+        total = sum(o["ms_per_step"] for o in p["ops"])
+        assert abs(total - p["ms_per_step"]) < 1e-6 * max(1.0, p["ms_per_step"])
+        assert abs(sum(o["fraction"] for o in p["ops"]) - 1) < 1e-9
+    out = run_formiga("bench", "-m", smollm2, "-p", "0", "-n", "2", "-r", "1", "--bandwidth", "10",
+                      "--profile").stdout
+    assert "profile of tg2" in out and "| attention |" in out and "| (outside ops) |" in out

@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -69,6 +70,15 @@ struct BenchArgs {
   bool probe = false;
   double bandwidth = 0;  // GB/s given by the user (skips the probe)
 };
+
+// Op times of a test's timed repetitions, summed (bench --profile).
+using OpTimes = std::map<std::string, ProfilingBackend::OpTime>;
+void AddTimes(OpTimes& into, const OpTimes& from) {
+  for (const auto& [op, t] : from) {
+    into[op].calls += t.calls;
+    into[op].seconds += t.seconds;
+  }
+}
 
 struct Series {
   std::vector<double> values;
@@ -175,6 +185,10 @@ struct TestResult {
   int64_t tokens = 0;  // per repetition
   Series tps;
   Series cpu_tps;  // tokens per process CPU second
+  // --profile: op times and the wall time and steps (forward passes) of the timed repetitions.
+  OpTimes ops;
+  double wall_s = 0;
+  int64_t steps = 0;
 };
 
 // One generation request: `prompt` tokens, `gen` tokens out (greedy, EOS ignored).
@@ -213,8 +227,10 @@ std::vector<int32_t> RandomTokens(std::mt19937& rng, int64_t n, int64_t vocab) {
 struct PromptTiming {
   double secs = 0;
   double cpu_secs = 0;
+  OpTimes ops;  // with --profile
 };
 Result<PromptTiming> RunPrompt(ModelSession& s, std::mt19937& rng, int prompt) {
+  if (s.profiler) s.profiler->Reset();
   int64_t produced = 0;
   std::vector<Clock::time_point> first(1);
   double first_cpu = 0;
@@ -224,7 +240,8 @@ Result<PromptTiming> RunPrompt(ModelSession& s, std::mt19937& rng, int prompt) {
   FORMIGA_RETURN_IF_ERROR(s.engine->Submit(MakeRequest(std::move(ids), 1, &produced, &first, 0, &first_cpu)).status());
   FORMIGA_RETURN_IF_ERROR(s.engine->RunUntilIdle());
   if (produced == 0) return Status::Internal("bench: the prompt produced no token");
-  return PromptTiming{std::chrono::duration<double>(first[0] - t0).count(), first_cpu - cpu0};
+  return PromptTiming{std::chrono::duration<double>(first[0] - t0).count(), first_cpu - cpu0,
+                      s.profiler ? s.profiler->times() : OpTimes{}};
 }
 
 // Decode steps per second with `batch` sequences of 1-token prompts, `gen` tokens each.
@@ -232,6 +249,9 @@ struct GenTiming {
   double tokens_per_s = 0;  // aggregate over the batch
   double steps_per_s = 0;
   double cpu_tokens_per_s = 0;  // per process CPU second
+  double secs = 0;
+  int64_t steps = 0;
+  OpTimes ops;  // with --profile
 };
 Result<GenTiming> RunGenerate(ModelSession& s, std::mt19937& rng, int gen, int batch) {
   std::vector<int64_t> produced(static_cast<size_t>(batch), 0);
@@ -247,6 +267,7 @@ Result<GenTiming> RunGenerate(ModelSession& s, std::mt19937& rng, int gen, int b
   int64_t after_first = 0;
   for (int64_t p : produced) after_first += p;
   int64_t steps = 0;
+  if (s.profiler) s.profiler->Reset();
   const double cpu0 = ProcessCpuSeconds();
   const auto t0 = Clock::now();
   while (s.engine->HasWork()) {
@@ -263,7 +284,33 @@ Result<GenTiming> RunGenerate(ModelSession& s, std::mt19937& rng, int gen, int b
   g.tokens_per_s = static_cast<double>(total - after_first) / secs;
   g.steps_per_s = static_cast<double>(steps) / secs;
   g.cpu_tokens_per_s = cpu_secs > 0 ? static_cast<double>(total - after_first) / cpu_secs : 0;
+  g.secs = secs;
+  g.steps = steps;
+  if (s.profiler) g.ops = s.profiler->times();
   return g;
+}
+
+// --profile: each op's share of a test's steps, slowest first, and the time
+// spent outside the backend's ops (scheduling, sampling, detokenizing, the
+// model's own glue).
+struct ProfileRow {
+  std::string op;
+  double calls_per_step = 0;
+  double ms_per_step = 0;
+  double fraction = 0;  // of the wall time
+};
+std::vector<ProfileRow> ProfileRows(const TestResult& r) {
+  std::vector<ProfileRow> rows;
+  if (r.steps <= 0 || r.wall_s <= 0) return rows;
+  const double steps = static_cast<double>(r.steps);
+  double in_ops = 0;
+  for (const auto& [op, t] : r.ops) {
+    rows.push_back({op, static_cast<double>(t.calls) / steps, 1e3 * t.seconds / steps, t.seconds / r.wall_s});
+    in_ops += t.seconds;
+  }
+  std::sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) { return a.ms_per_step > b.ms_per_step; });
+  rows.push_back({"(outside ops)", 0, 1e3 * (r.wall_s - in_ops) / steps, (r.wall_s - in_ops) / r.wall_s});
+  return rows;
 }
 
 std::string Fmt(const char* f, double a, double b) {
@@ -312,13 +359,16 @@ int RunBench(BenchArgs& args) {
   std::vector<TestResult> results;
   Series tg_gbs;
   if (args.prompt > 0) {
-    TestResult r{"pp" + std::to_string(args.prompt), args.prompt, {}, {}};
+    TestResult r{"pp" + std::to_string(args.prompt), args.prompt, {}, {}, {}, 0, 0};
     for (int rep = 0; rep <= args.reps; ++rep) {
       Result<PromptTiming> pt = RunPrompt(s, rng, args.prompt);
       if (!pt.ok()) return ReportError(pt.status());
       if (rep > 0) {
         r.tps.values.push_back(args.prompt / pt->secs);
         r.cpu_tps.values.push_back(pt->cpu_secs > 0 ? args.prompt / pt->cpu_secs : 0);
+        AddTimes(r.ops, pt->ops);
+        r.wall_s += pt->secs;
+        ++r.steps;  // the step budget is at least -p tokens: one forward pass per prompt
       }
     }
     results.push_back(r);
@@ -326,7 +376,7 @@ int RunBench(BenchArgs& args) {
   if (args.gen > 0) {
     std::string name = "tg" + std::to_string(args.gen);
     if (args.batch > 1) name += " x" + std::to_string(args.batch);
-    TestResult r{name, static_cast<int64_t>(args.gen) * args.batch, {}, {}};
+    TestResult r{name, static_cast<int64_t>(args.gen) * args.batch, {}, {}, {}, 0, 0};
     for (int rep = 0; rep <= args.reps; ++rep) {
       Result<GenTiming> g = RunGenerate(s, rng, args.gen, args.batch);
       if (!g.ok()) return ReportError(g.status());
@@ -334,6 +384,9 @@ int RunBench(BenchArgs& args) {
         r.tps.values.push_back(g->tokens_per_s);
         r.cpu_tps.values.push_back(g->cpu_tokens_per_s);
         tg_gbs.values.push_back(g->steps_per_s * static_cast<double>(weight_bytes) / 1e9);
+        AddTimes(r.ops, g->ops);
+        r.wall_s += g->secs;
+        r.steps += g->steps;
       }
     }
     results.push_back(r);
@@ -360,6 +413,15 @@ int RunBench(BenchArgs& args) {
         t["weight_gb_s"] = tg_gbs.Mean();
         t["weight_gb_s_stddev"] = tg_gbs.Stddev();
         t["roofline_fraction"] = bw > 0 ? tg_gbs.Mean() / bw : 0.0;
+      }
+      if (args.model.profile) {
+        nlohmann::json ops = nlohmann::json::array();
+        for (const ProfileRow& p : ProfileRows(r)) {
+          ops.push_back({{"op", p.op}, {"calls_per_step", p.calls_per_step}, {"ms_per_step", p.ms_per_step},
+                         {"fraction", p.fraction}});
+        }
+        t["profile"] = {{"steps", r.steps}, {"ms_per_step", r.steps > 0 ? 1e3 * r.wall_s / r.steps : 0.0},
+                        {"ops", ops}};
       }
       tests.push_back(t);
     }
@@ -396,6 +458,15 @@ int RunBench(BenchArgs& args) {
                 tg && bw > 0 ? Fmt("%.0f %% (± %.0f)", 100.0 * tg_gbs.Mean() / bw, 100.0 * tg_gbs.Stddev() / bw).c_str() : "");
   }
   if (bw > 0) std::printf("read bandwidth (probe, %d threads): %.1f GB/s\n", threads, bw);
+  for (const TestResult& r : results) {
+    if (!args.model.profile || r.steps <= 0) continue;
+    std::printf("\nprofile of %s: %.3f ms per forward pass (%lld passes)\n| op | calls/pass | ms/pass | share |\n"
+                "|---|---|---|---|\n",
+                r.name.c_str(), 1e3 * r.wall_s / static_cast<double>(r.steps), static_cast<long long>(r.steps));
+    for (const ProfileRow& p : ProfileRows(r)) {
+      std::printf("| %s | %.0f | %.3f | %.1f %% |\n", p.op.c_str(), p.calls_per_step, p.ms_per_step, 100 * p.fraction);
+    }
+  }
   std::printf("peak resident %.1f MiB (file %.1f MiB, KV cache %.1f MiB)\n", mem.peak_rss_bytes / 1048576.0,
               s.file->file_size() / 1048576.0, s.engine->kv_bytes() / 1048576.0);
   return 0;
@@ -415,6 +486,8 @@ void RegisterBench(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--bandwidth", args->bandwidth, "read bandwidth in GB/s for the roofline (default: probe it)");
   cmd->add_flag("--probe-bandwidth", args->probe, "only measure the memory read bandwidth");
   cmd->add_flag("--json", args->json, "print one JSON object");
+  cmd->add_flag("--profile", args->model.profile,
+                "time every op of each test's forward passes (by op and weight type) and print the breakdown");
   cmd->callback([args, &ctx] { ctx.exit_code = RunBench(*args); });
 }
 

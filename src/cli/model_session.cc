@@ -90,6 +90,8 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   s->file = std::make_unique<GgufFile>(std::move(file));
   PrefetchWeights(s->file->mapping());
   FORMIGA_ASSIGN_OR_RETURN(s->backend, MakeBackend(args.backend, args.threads));
+  if (args.profile) s->profiler = std::make_unique<ProfilingBackend>(*s->backend);
+  Backend& host = s->profiler ? static_cast<Backend&>(*s->profiler) : *s->backend;
   FORMIGA_ASSIGN_OR_RETURN(ModelConfig config, ConfigFromGguf(*s->file));
   const int64_t trained = config.context_length;
   int64_t ctx = args.ctx > 0 ? args.ctx : (trained > 0 ? std::min<int64_t>(trained, 4096) : 4096);
@@ -107,7 +109,7 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
   // host's before anything is allocated (cli/model_fit.h).
   FORMIGA_ASSIGN_OR_RETURN(planner::PlacementDecision placed,
                            PlaceModel(args.placement, *s->file, config, args.ctx > 0, args.kv_type != "f16",
-                                      &engine_options, *s->backend, &s->devices));
+                                      &engine_options, host, &s->devices));
   s->placement = placed.placement;
   FORMIGA_ASSIGN_OR_RETURN(s->model, LoadModel(*s->file, s->placement));
   // Device parts' weights now live on their devices: their file pages need not stay resident.

@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "formats/gguf.h"
 #include "kernels/backend.h"
+#include "kernels/profiling_backend.h"
 #include "model/model.h"
 #include "runtime/engine.h"
 #include "tokenizer/chat_template.h"
@@ -29,6 +30,7 @@ struct ModelArgs {
   int64_t ctx = 0;          // 0: min(model's trained context, 4096)
   std::string kv_type = "f16";
   bool verbose = false;
+  bool profile = false;     // time every op of the host backend (bench --profile)
   PlacementArgs placement;  // --plan, --device-map, --max-memory (cli/model_fit.h)
 };
 
@@ -40,6 +42,7 @@ struct ModelSession {
   std::string path;
   std::unique_ptr<GgufFile> file;
   std::unique_ptr<Backend> backend;               // the host backend (--backend)
+  std::unique_ptr<ProfilingBackend> profiler;     // wraps `backend` for the model when args.profile
   std::vector<std::unique_ptr<Backend>> devices;  // one per GPU the placement uses
   ModelPlacement placement;                       // which of them runs each part
   std::unique_ptr<Model> model;
