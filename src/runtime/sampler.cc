@@ -1,5 +1,7 @@
 #include "runtime/sampler.h"
 
+#include "core/vec_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -62,17 +64,13 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
   for (const auto& [id, bias] : params_.logit_bias) logits[id] += bias;
 
   if (params_.temperature <= 0.0f) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < vocab_size_; ++i) {
-      if (logits[i] > logits[best]) best = i;
-    }
-    // The chosen token's log-softmax straight from the logits: float exp
-    // (|relative error| ~1e-7), double sum. NOTE: with a copy of the logits
-    // and a double exp per entry this was ~12 % of a Gemma-3 decode step (a
-    // 262k vocabulary) on 2 threads, all of it on one thread.
+    // The first largest logit, and its log-softmax straight from the logits
+    // (float exp terms within 2e-7, a double sum). NOTE: both are vector
+    // loops (core/vec_math.h): as plain loops they were 8.5 % of a Gemma-3
+    // decode step (a 262k vocabulary) on 2 threads, all of it on one thread.
+    const auto best = static_cast<int32_t>(ArgMax(logits.data(), vocab_size_));
     const float max_l = logits[best];
-    double sum = 0.0;
-    for (int32_t i = 0; i < vocab_size_; ++i) sum += std::exp(logits[i] - max_l);
+    const double sum = SumExpShifted(logits.data(), vocab_size_, max_l);
     SampledToken t;
     t.id = best;
     t.logprob = static_cast<float>(-std::log(sum));
@@ -80,22 +78,22 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
     return t;
   }
 
-  candidates_.clear();
-  candidates_.reserve(static_cast<size_t>(vocab_size_));
-  for (int32_t i = 0; i < vocab_size_; ++i) {
-    if (logits[i] != -std::numeric_limits<float>::infinity()) candidates_.emplace_back(logits[i], i);
+  // Candidates best first (larger logit, then smaller id); banned (-inf)
+  // and NaN logits never enter.
+  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  if (params_.top_k > 0 && params_.top_k < vocab_size_) {
+    // top-k in one vector pass (core/vec_math.h), not a sort of the vocabulary.
+    TopK(logits.data(), vocab_size_, params_.top_k, &candidates_);
+  } else {
+    candidates_.clear();
+    candidates_.reserve(static_cast<size_t>(vocab_size_));
+    for (int32_t i = 0; i < vocab_size_; ++i) {
+      if (logits[i] > -std::numeric_limits<float>::infinity()) candidates_.emplace_back(logits[i], i);
+    }
+    std::sort(candidates_.begin(), candidates_.end(), by_logit);
   }
   if (candidates_.empty()) {  // everything banned: fall back to the least banned, id order
     candidates_.emplace_back(0.0f, 0);
-  }
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-
-  // top-k
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < candidates_.size()) {
-    std::partial_sort(candidates_.begin(), candidates_.begin() + params_.top_k, candidates_.end(), by_logit);
-    candidates_.resize(static_cast<size_t>(params_.top_k));
-  } else {
-    std::sort(candidates_.begin(), candidates_.end(), by_logit);
   }
 
   // Probabilities (at temperature 1, as llama.cpp's filters see them).
@@ -179,11 +177,9 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
 // NOTE: the filters above work on copies (candidates_), so `logits` still
 // holds the penalized, biased model distribution here.
 void Sampler::FillTopLogprobs(std::span<const float> logits, SampledToken& t) {
-  double max_l = -std::numeric_limits<double>::infinity();
-  for (float l : logits) max_l = std::max<double>(max_l, l);
-  double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max_l);
-  const double lse = max_l + std::log(sum);
+  const auto n_logits = static_cast<int64_t>(logits.size());
+  const float max_l = logits[static_cast<size_t>(ArgMax(logits.data(), n_logits))];
+  const double lse = static_cast<double>(max_l) + std::log(SumExpShifted(logits.data(), n_logits, max_l));
   const size_t n = std::min(static_cast<size_t>(params_.top_logprobs), logits.size());
   std::vector<std::pair<float, int32_t>> all;
   all.reserve(logits.size());
