@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <type_traits>
 
 #include "kernels/backend.h"
 
@@ -75,8 +76,20 @@ class ProfilingBackend final : public Backend {
  private:
   using Clock = std::chrono::steady_clock;
   // Adds the time since `start` to `op` (after synchronizing a device).
-  void Record(const char* op, Clock::time_point start);
   void Record(const std::string& op, Clock::time_point start);
+  // Runs fn (one op of inner_) and records its time under `op`; returns what fn returns.
+  template <class F>
+  auto Timed(const std::string& op, F&& fn) {
+    const auto start = Clock::now();
+    if constexpr (std::is_void_v<decltype(fn())>) {
+      fn();
+      Record(op, start);
+    } else {
+      auto result = fn();
+      Record(op, start);
+      return result;
+    }
+  }
 
   Backend& inner_;
   std::map<std::string, OpTime> times_;
