@@ -181,11 +181,18 @@ void Sampler::FillTopLogprobs(std::span<const float> logits, SampledToken& t) {
   const float max_l = logits[static_cast<size_t>(ArgMax(logits.data(), n_logits))];
   const double lse = static_cast<double>(max_l) + std::log(SumExpShifted(logits.data(), n_logits, max_l));
   const size_t n = std::min(static_cast<size_t>(params_.top_logprobs), logits.size());
+  // The n best in one vector pass (core/vec_math.h); only when -inf or NaN
+  // logits leave fewer than n does the whole row get sorted (they are listed
+  // last, as before).
   std::vector<std::pair<float, int32_t>> all;
-  all.reserve(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) all.emplace_back(logits[i], static_cast<int32_t>(i));
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
-                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  TopK(logits.data(), n_logits, static_cast<int>(n), &all);
+  if (all.size() < n) {
+    all.clear();
+    all.reserve(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) all.emplace_back(logits[i], static_cast<int32_t>(i));
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  }
   t.top.clear();
   for (size_t i = 0; i < n; ++i) t.top.emplace_back(all[i].second, static_cast<float>(all[i].first - lse));
   t.model_logprob = static_cast<float>(logits[static_cast<size_t>(t.id)] - lse);

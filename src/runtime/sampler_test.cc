@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -158,6 +159,39 @@ TEST(SamplerTest, TopLogprobsReportTheModelDistribution) {
   SamplingParams bad;
   bad.top_logprobs = 21;
   EXPECT_FALSE(bad.Validate(4).ok());
+}
+
+TEST(SamplerTest, TopLogprobsOverALargeVocabularyAndBannedTokens) {
+  // A vocabulary the size of SmolLM2's with ties: the reported top 20 are
+  // the 20 largest logits, ties by id, as a full sort gives them; and when
+  // -inf logits leave fewer than asked, those are listed last.
+  const int64_t V = 49152;
+  std::vector<float> logits(static_cast<size_t>(V));
+  for (int64_t i = 0; i < V; ++i) logits[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 1000) / 100.0f;
+  SamplingParams p = Greedy();
+  p.top_logprobs = 20;
+  Sampler s(p, V);
+  SampledToken t = s.Sample(logits, {});
+  std::vector<std::pair<float, int32_t>> all;
+  for (int64_t i = 0; i < V; ++i) all.emplace_back(logits[static_cast<size_t>(i)], static_cast<int32_t>(i));
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  ASSERT_EQ(t.top.size(), 20u);
+  for (size_t i = 0; i < 20; ++i) EXPECT_EQ(t.top[i].first, all[i].second) << i;
+  EXPECT_EQ(t.id, all[0].second);
+
+  const float inf = std::numeric_limits<float>::infinity();
+  SamplingParams q = Greedy();
+  q.top_logprobs = 4;
+  Sampler small(q, 5);
+  std::vector<float> banned = {-inf, 2.0f, -inf, 1.0f, -inf};
+  SampledToken b = small.Sample(banned, {});
+  ASSERT_EQ(b.top.size(), 4u);
+  EXPECT_EQ(b.top[0].first, 1);
+  EXPECT_EQ(b.top[1].first, 3);
+  EXPECT_EQ(b.top[2].first, 0);  // -inf ones after, by id
+  EXPECT_EQ(b.top[3].first, 2);
+  EXPECT_EQ(b.top[2].second, -inf);
 }
 
 TEST(SamplerTest, ValidateNamesTheField) {
