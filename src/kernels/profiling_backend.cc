@@ -1,6 +1,20 @@
 #include "kernels/profiling_backend.h"
 
 namespace formiga {
+namespace {
+
+// "matmul <type> <C>x<N1>+<N2>...", a weight of another type as "<type>:<N>".
+std::string MatMulKey(const WeightView* ws, int n) {
+  std::string key = "matmul " + std::string(DTypeName(ws[0].type)) + " " + std::to_string(ws[0].cols) + "x";
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) key += "+";
+    if (ws[i].type != ws[0].type) key += std::string(DTypeName(ws[i].type)) + ":";
+    key += std::to_string(ws[i].rows);
+  }
+  return key;
+}
+
+}  // namespace
 
 double ProfilingBackend::total_seconds() const {
   double s = 0;
@@ -26,20 +40,12 @@ Status ProfilingBackend::CopyToHost(void* dst, const void* src, size_t bytes) {
 }
 
 Status ProfilingBackend::MatMul(const WeightView& w, const float* x, float* y, int64_t T) {
-  const std::string key =
-      "matmul " + std::string(DTypeName(w.type)) + " " + std::to_string(w.cols) + "x" + std::to_string(w.rows);
-  return Timed(key, [&] { return inner_.MatMul(w, x, y, T); });
+  return Timed(MatMulKey(&w, 1), [&] { return inner_.MatMul(w, x, y, T); });
 }
 
 Status ProfilingBackend::MatMulShared(const WeightView* ws, float* const* ys, int n, const float* x, int64_t T) {
   if (n <= 0) return inner_.MatMulShared(ws, ys, n, x, T);
-  std::string key = "matmul " + std::string(DTypeName(ws[0].type)) + " " + std::to_string(ws[0].cols) + "x";
-  for (int i = 0; i < n; ++i) {
-    if (i > 0) key += "+";
-    if (ws[i].type != ws[0].type) key += std::string(DTypeName(ws[i].type)) + ":";
-    key += std::to_string(ws[i].rows);
-  }
-  return Timed(key, [&] { return inner_.MatMulShared(ws, ys, n, x, T); });
+  return Timed(MatMulKey(ws, n), [&] { return inner_.MatMulShared(ws, ys, n, x, T); });
 }
 
 Status ProfilingBackend::GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) {
