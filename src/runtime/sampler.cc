@@ -74,7 +74,7 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
     SampledToken t;
     t.id = best;
     t.logprob = static_cast<float>(-std::log(sum));
-    if (params_.top_logprobs > 0) FillTopLogprobs(logits, t);
+    if (params_.top_logprobs > 0) FillTopLogprobs(logits, static_cast<double>(max_l) + std::log(sum), t);
     return t;
   }
 
@@ -170,16 +170,20 @@ SampledToken Sampler::Sample(std::span<float> logits, std::span<const int32_t> h
   SampledToken t;
   t.id = candidates_[pick].second;
   t.logprob = logprob;
-  if (params_.top_logprobs > 0) FillTopLogprobs(logits, t);
+  if (params_.top_logprobs > 0) FillTopLogprobs(logits, LogSumExp(logits), t);
   return t;
 }
 
 // NOTE: the filters above work on copies (candidates_), so `logits` still
 // holds the penalized, biased model distribution here.
-void Sampler::FillTopLogprobs(std::span<const float> logits, SampledToken& t) {
+double Sampler::LogSumExp(std::span<const float> logits) {
+  const auto n = static_cast<int64_t>(logits.size());
+  const float max_l = logits[static_cast<size_t>(ArgMax(logits.data(), n))];
+  return static_cast<double>(max_l) + std::log(SumExpShifted(logits.data(), n, max_l));
+}
+
+void Sampler::FillTopLogprobs(std::span<const float> logits, double lse, SampledToken& t) {
   const auto n_logits = static_cast<int64_t>(logits.size());
-  const float max_l = logits[static_cast<size_t>(ArgMax(logits.data(), n_logits))];
-  const double lse = static_cast<double>(max_l) + std::log(SumExpShifted(logits.data(), n_logits, max_l));
   const size_t n = std::min(static_cast<size_t>(params_.top_logprobs), logits.size());
   // The n best in one vector pass (core/vec_math.h); only when -inf or NaN
   // logits leave fewer than n does the whole row get sorted (they are listed

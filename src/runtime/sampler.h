@@ -67,7 +67,10 @@ class Sampler {
 
  private:
   void ApplyPenalties(std::span<float> logits, std::span<const int32_t> history);
-  void FillTopLogprobs(std::span<const float> logits, SampledToken& t);
+  // log Σ exp(logits): the model distribution's normalizer.
+  static double LogSumExp(std::span<const float> logits);
+  // `lse`: LogSumExp(logits), which the greedy path has already computed.
+  void FillTopLogprobs(std::span<const float> logits, double lse, SampledToken& t);
 
   SamplingParams params_;
   int64_t vocab_size_;
