@@ -35,20 +35,24 @@ constexpr int64_t kMinDecodeRows = 32;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The integer MatMul kernels of one ISA tier (cpu_kernels.h): every
-// ActQ8 type (Q4_0..Q8_0) and every Q8_K type (Q2_K..Q6_K).
+// The MatMul kernels of one ISA tier (cpu_kernels.h): every ActQ8 type
+// (Q4_0..Q8_0), every Q8_K type (Q2_K..Q6_K) and the float types (F32, F16,
+// BF16: AVX2 but in the avx512-vnni tier).
 struct TierKernels {
   void (*q8_rows)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
   void (*q8k_rows)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
+  void (*float_rows)(const WeightView&, const float*, int64_t, float*, int64_t, int64_t);
 };
 
 TierKernels KernelsOf(CpuIsa isa) {
   switch (isa) {
 #if defined(__x86_64__)
-    case CpuIsa::kAvxVnni: return {cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows};
-    case CpuIsa::kAvx512Vnni: return {cpu::avx512_vnni::MatMulQ8Rows, cpu::avx512_vnni::MatMulQ8KRows};
+    case CpuIsa::kAvxVnni:
+      return {cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows, cpu::MatMulFloatRows};
+    case CpuIsa::kAvx512Vnni:
+      return {cpu::avx512_vnni::MatMulQ8Rows, cpu::avx512_vnni::MatMulQ8KRows, cpu::avx512::MatMulFloatRows};
 #endif
-    default: return {cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows};
+    default: return {cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows, cpu::MatMulFloatRows};
   }
 }
 
@@ -129,7 +133,7 @@ class CpuBackend final : public Backend {
       const WeightView& w = ws[task.matrix];
       float* y = ys[task.matrix];
       switch (format) {
-        case cpu::ActFormat::kF32: cpu::MatMulFloatRows(w, x, T, y, task.n0, task.n1); break;
+        case cpu::ActFormat::kF32: tier_.float_rows(w, x, T, y, task.n0, task.n1); break;
         case cpu::ActFormat::kQ8: {
           const auto* a = static_cast<const cpu::ActQ8*>(xq);
           tier_.q8_rows(w, a, T, y, task.n0, task.n1);

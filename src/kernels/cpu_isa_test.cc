@@ -13,6 +13,9 @@
 //    functions the backend dispatches to. On a CPU without it the test says
 //    so (stdout and the test's properties) and runs the rest.
 //
+// The avx512-vnni tier also has 512-bit float MatMuls (F32, F16, BF16;
+// isa/avx512_float.cc), checked the same two ways.
+//
 // Types: every integer weight type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)
 // through the tier's full entry points (MatMulQ8Rows / MatMulQ8KRows).
 // Shapes: every rows-in-lanes path (T = 1 decode; 2..15 batched decode in
@@ -351,6 +354,49 @@ TEST(CpuIsaTest, EnvironmentForcesATier) {
     EXPECT_TRUE(MakeCpuBackend(1).status().IsUnsupported());
   }
   unsetenv("FORMIGA_CPU_ISA");
+}
+
+// The avx512-vnni tier's float MatMuls (isa/avx512_float.cc) against the
+// AVX2 ones, bit for bit: emulated always, native where the CPU has AVX-512.
+// Shapes: every column split (C / 8 chunks even and odd, one chunk, a C % 8
+// tail, k-blocks of the GEMM), the decode path (T = 1) and the GEMM's token
+// and row tiles and their tails, sub-ranges of rows.
+TEST(CpuIsaTest, Avx512FloatMatMulsGiveTheAvx2Bits) {
+  if (!CpuSupportsIsa(CpuIsa::kAvx2)) GTEST_SKIP() << "no AVX2: no cpu kernel can run here";
+  using FloatFn = void (*)(const WeightView&, const float*, int64_t, float*, int64_t, int64_t);
+  std::vector<std::pair<std::string, FloatFn>> fns = {{"avx512 (SIMDe emulation)", cpu::avx512_emulated::MatMulFloatRows}};
+  if (CpuSupportsIsa(CpuIsa::kAvx512Vnni)) {
+    fns.emplace_back("avx512 (native)", cpu::avx512::MatMulFloatRows);
+  } else {
+    std::printf("avx512 float: native run not possible on this CPU (the emulation ran)\n");
+  }
+  std::mt19937 rng(77);
+  int cases = 0;
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (int64_t C : {8, 16, 24, 40, 43, 64, 136, 1032, 2048, 2056}) {
+      for (int64_t T : {1, 2, 5, 6, 7, 13, 25}) {
+        const int64_t N = std::uniform_int_distribution<int64_t>(1, 60)(rng);
+        const std::vector<uint8_t> w = testing::MakeWeights(type, N, C, static_cast<uint32_t>(rng()));
+        const WeightView view{type, w.data(), C, N, DTypeRowBytes(type, static_cast<uint64_t>(C))};
+        const std::vector<float> x = testing::RandomVector(static_cast<size_t>(T * C), static_cast<uint32_t>(rng()));
+        std::vector<std::pair<int64_t, int64_t>> ranges = {{0, N}};
+        if (N > 16) ranges.emplace_back(16, N);
+        for (const auto& [n0, n1] : ranges) {
+          std::vector<float> want(static_cast<size_t>(T * N), -7.0f);
+          cpu::MatMulFloatRows(view, x.data(), T, want.data(), n0, n1);
+          for (const auto& [name, fn] : fns) {
+            std::vector<float> got(want.size(), -7.0f);
+            fn(view, x.data(), T, got.data(), n0, n1);
+            ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+                << name << " vs avx2: " << DTypeName(type) << " N=" << N << " C=" << C << " T=" << T << " rows ["
+                << n0 << ", " << n1 << ")";
+          }
+          ++cases;
+        }
+      }
+    }
+  }
+  std::printf("%d float cases compared with avx2\n", cases);
 }
 
 TEST(CpuIsaTest, EveryRunnableTierBackendMatchesAvx2) {

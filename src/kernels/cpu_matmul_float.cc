@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu_float_dot.h"
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
 
@@ -15,16 +16,12 @@ namespace {
 // The one-token path (decode): DotRowsF, two rows at a time.
 // The multi-token path (prefill): MatMulFloatBlocked, a cache-blocked GEMM.
 //
-// Both compute every output y = dot(w, x) in exactly the same floating-point
-// operations and order, so a token's result does not depend on the batch,
-// its tile or the thread count. The row's nc = C / 8 chunks of 8 columns are
-// split in two halves, chunks [0, h) and [h, nc) with h = ceil(nc / 2); each
-// half is FMA'd, chunk by chunk in increasing order, into its own 8-lane
-// accumulator (acc0, acc1); then HSum(acc0 + acc1), then the C % 8 tail
-// columns by scalar FMAs (FinishDot). Two accumulators give the one-token
-// loop two independent FMA chains; halves (rather than alternating chunks)
-// let the GEMM sweep each half as one contiguous range.
-inline int64_t FirstHalfChunks(int64_t C) { return (C / 8 + 1) / 2; }
+// Both compute every output y = dot(w, x) with exactly the operations and
+// order of cpu_float_dot.h, so a token's result does not depend on the
+// batch, its tile or the thread count (nor on the tier: isa/avx512_float.cc
+// keeps the same order). Two accumulators give the one-token loop two
+// independent FMA chains; halves (rather than alternating chunks) let the
+// GEMM sweep each half as one contiguous range.
 
 // Multi-token path: register tile of kMR rows x kNR tokens: 12 accumulators
 // + 3 weight vectors + 1 activation vector = the 16 ymm registers; per 8
@@ -45,42 +42,6 @@ constexpr int64_t kRb = 48;
 constexpr int64_t kTb = 24;
 constexpr int64_t kKc = 1024;
 static_assert(kRb % kMR == 0 && kTb % kNR == 0 && kKc % 8 == 0);
-
-// 8 weights of row `w` at column c, as f32.
-template <DType kType>
-inline __m256 LoadW(const void* w, int64_t c) {
-  if constexpr (kType == DType::kF32) {
-    return _mm256_loadu_ps(static_cast<const float*>(w) + c);
-  } else if constexpr (kType == DType::kF16) {
-    return LoadF16(static_cast<const uint16_t*>(w) + c);
-  } else {
-    return LoadBF16(static_cast<const uint16_t*>(w) + c);
-  }
-}
-
-template <DType kType>
-inline float ScalarW(const void* w, int64_t c) {
-  if constexpr (kType == DType::kF32) {
-    return static_cast<const float*>(w)[c];
-  } else if constexpr (kType == DType::kF16) {
-    return _cvtsh_ss(static_cast<const uint16_t*>(w)[c]);
-  } else {
-    uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(w)[c]) << 16;
-    float f;
-    __builtin_memcpy(&f, &bits, 4);
-    return f;
-  }
-}
-
-// The end of every output's dot product, shared by both paths: the two
-// accumulators' lanes, then columns [c8, C) (C % 8 of them) by explicit
-// scalar FMAs (not left to the compiler's contraction choice).
-template <DType kType>
-inline float FinishDot(__m256 acc0, __m256 acc1, const void* w, const float* x, int64_t c8, int64_t C) {
-  float s = HSum(_mm256_add_ps(acc0, acc1));
-  for (int64_t c = c8; c < C; ++c) s = __builtin_fmaf(ScalarW<kType>(w, c), x[c], s);
-  return s;
-}
 
 // One-token path: y = dot(w, x) for R adjacent rows at once (w, stride
 // row_bytes), both halves of each row in one loop: 2R independent FMA

@@ -1,0 +1,66 @@
+// The per-output dot-product order of the float MatMuls (F32, F16, BF16
+// weights), shared by the AVX2 kernels (cpu_matmul_float.cc) and the
+// AVX-512 ones (isa/avx512_float.cc), which must give the same bits.
+//
+// Every output y = dot(w, x) is computed as follows. The row's nc = C / 8
+// chunks of 8 columns are split in two halves, chunks [0, h) and [h, nc)
+// with h = ceil(nc / 2); each half is FMA'd, chunk by chunk in increasing
+// order, into its own 8-lane accumulator (acc0, acc1); then
+// HSum(acc0 + acc1), then the C % 8 tail columns by scalar FMAs (FinishDot).
+// The AVX2 kernels keep acc0 and acc1 in two ymm registers; the AVX-512
+// kernels keep them as the two halves of one zmm register, so one 512-bit
+// FMA advances both halves by a chunk with the same per-lane operations.
+//
+// NOTE: include only from files compiled with at least -mavx2 -mfma -mf16c,
+// after cpu_simd.h; everything is `static` (see cpu_simd.h).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "kernels/cpu_simd.h"
+
+namespace formiga::cpu {
+
+// h: the number of chunks in the first half.
+static inline int64_t FirstHalfChunks(int64_t C) { return (C / 8 + 1) / 2; }
+
+// 8 weights of row `w` at column c, as f32.
+template <DType kType>
+static inline __m256 LoadW(const void* w, int64_t c) {
+  if constexpr (kType == DType::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + c);
+  } else if constexpr (kType == DType::kF16) {
+    return LoadF16(static_cast<const uint16_t*>(w) + c);
+  } else {
+    return LoadBF16(static_cast<const uint16_t*>(w) + c);
+  }
+}
+
+template <DType kType>
+static inline float ScalarW(const void* w, int64_t c) {
+  if constexpr (kType == DType::kF32) {
+    return static_cast<const float*>(w)[c];
+  } else if constexpr (kType == DType::kF16) {
+    return _cvtsh_ss(static_cast<const uint16_t*>(w)[c]);
+  } else {
+    uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(w)[c]) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+  }
+}
+
+// The end of every output's dot product, shared by all paths: the two
+// accumulators' lanes, then columns [c8, C) (C % 8 of them) by explicit
+// scalar FMAs (not left to the compiler's contraction choice).
+template <DType kType>
+static inline float FinishDot(__m256 acc0, __m256 acc1, const void* w, const float* x, int64_t c8, int64_t C) {
+  float s = HSum(_mm256_add_ps(acc0, acc1));
+  for (int64_t c = c8; c < C; ++c) s = __builtin_fmaf(ScalarW<kType>(w, c), x[c], s);
+  return s;
+}
+
+}  // namespace formiga::cpu
