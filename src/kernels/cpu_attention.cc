@@ -121,33 +121,35 @@ inline __m128 Dot4(const float* q, const void* base, const int64_t* off, int64_t
   return HSum4(_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2), _mm256_add_ps(a3, b3));
 }
 
-// Accumulate<kType>, 4 chunks of 8 columns at a time: each chunk gets
+// Accumulate<kType>, kW chunks of 8 columns at a time: each chunk gets
 // Accumulate's operations in the same order (rescale, then one FMA per
-// position, positions in order); p[j] is broadcast once per 4 chunks instead
+// position, positions in order); p[j] is broadcast once per kW chunks instead
 // of once per chunk.
+template <DType kType, int kW>
+FORMIGA_ALWAYS_INLINE void AccumulateW(float* acc, __m256 va, const float* p, const int64_t* voff, int64_t n,
+                                       const void* v, int64_t d) {
+  __m256 a[kW];
+#pragma GCC unroll 8
+  for (int k = 0; k < kW; ++k) a[k] = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 8 * k), va);
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t o = voff[j] + d;
+    const __m256 pj = _mm256_set1_ps(p[j]);
+#pragma GCC unroll 8
+    for (int k = 0; k < kW; ++k) a[k] = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o + 8 * k), a[k]);
+  }
+#pragma GCC unroll 8
+  for (int k = 0; k < kW; ++k) _mm256_storeu_ps(acc + d + 8 * k, a[k]);
+}
+
+// 64 columns at a time (8 FMA chains: 4 would wait on the FMA latency), then
+// 32, then Accumulate itself.
 template <DType kType>
 inline void Accumulate4(float* acc, float alpha, const float* p, const int64_t* voff, int64_t n, const void* v,
                         int64_t D) {
   const __m256 va = _mm256_set1_ps(alpha);
   int64_t d = 0;
-  for (; d + 32 <= D; d += 32) {
-    __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc + d), va);
-    __m256 a1 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 8), va);
-    __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 16), va);
-    __m256 a3 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 24), va);
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t o = voff[j] + d;
-      const __m256 pj = _mm256_set1_ps(p[j]);
-      a0 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o), a0);
-      a1 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o + 8), a1);
-      a2 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o + 16), a2);
-      a3 = _mm256_fmadd_ps(pj, LoadKv<kType>(v, o + 24), a3);
-    }
-    _mm256_storeu_ps(acc + d, a0);
-    _mm256_storeu_ps(acc + d + 8, a1);
-    _mm256_storeu_ps(acc + d + 16, a2);
-    _mm256_storeu_ps(acc + d + 24, a3);
-  }
+  for (; d + 64 <= D; d += 64) AccumulateW<kType, 8>(acc, va, p, voff, n, v, d);
+  for (; d + 32 <= D; d += 32) AccumulateW<kType, 4>(acc, va, p, voff, n, v, d);
   // The last D % 32 columns: Accumulate itself, on offset arguments.
   if (d < D) {
     int64_t off[kChunk];
@@ -170,22 +172,43 @@ void ConvertRows(const void* cache, const int64_t* offs, int64_t D, int64_t n, f
 
 // The query heads [h0, h1) of token t, which share KV head kh, chunk by
 // chunk of kChunk positions from lo: scores (4 positions at a time), online
-// softmax, accumulation (4 column chunks at a time). f16 and f32 rows are
-// read from the cache as they are; q8_0 rows (costly to decode) are
-// converted to f32 once per chunk for all the heads of the run. Each head
-// keeps its own online-softmax state, and its arithmetic (chunks of kChunk
+// softmax, accumulation (4 column chunks at a time). f32 rows, and f16 rows
+// read by one head, are read from the cache as they are; q8_0 rows (costly
+// to decode), and f16 rows read by several heads, are converted to f32 once
+// per chunk for all the heads of the run (AttentionRunRows<kType, true>).
+// Each head keeps its own online-softmax state, and its arithmetic (chunks of kChunk
 // from lo, Dot, rescale, Accumulate: the 4-wide helpers do each row's and
 // column's exact operations) is the same whatever the run it belongs to, so
 // results do not depend on the batch.
+template <DType kType, bool kConvert>
+void AttentionRunRows(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                      float* out, int64_t t, int64_t h0, int64_t h1, float* scores);
+
 template <DType kType>
 void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                   float* out, int64_t t, int64_t h0, int64_t h1, float* scores) {
+  // q8_0 rows always, f16 rows when several heads read them (a prefill's
+  // GQA group): converted once per chunk instead of once per head. The
+  // conversion is exact, so the scores and sums are the same bits either way.
+  if constexpr (kType == DType::kF32) {
+    AttentionRunRows<kType, false>(q, kv, batch, p, out, t, h0, h1, scores);
+  } else if constexpr (kType == DType::kQ8_0) {
+    AttentionRunRows<kType, true>(q, kv, batch, p, out, t, h0, h1, scores);
+  } else if (h1 - h0 > 1) {
+    AttentionRunRows<kType, true>(q, kv, batch, p, out, t, h0, h1, scores);
+  } else {
+    AttentionRunRows<kType, false>(q, kv, batch, p, out, t, h0, h1, scores);
+  }
+}
+
+template <DType kType, bool kConvert>
+void AttentionRunRows(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                      float* out, int64_t t, int64_t h0, int64_t h1, float* scores) {
   const int64_t H = p.n_heads, KH = p.n_kv_heads, D = p.head_dim, bs = kv.layout.block_size;
   const int64_t kh = h0 / (H / KH), nh = h1 - h0;
   const int64_t pos = batch.positions[t];
   const int32_t* table = batch.block_tables[batch.seq_of_token[t]];
   const int64_t lo = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
-  constexpr bool kConvert = kType == DType::kQ8_0;
   constexpr DType kRead = kConvert ? DType::kF32 : kType;  // what Dot4/Accumulate4 read
   thread_local std::vector<float> buf;
   const size_t need = static_cast<size_t>((kConvert ? 2 * kChunk * D : 0) + nh * (D + 2));
