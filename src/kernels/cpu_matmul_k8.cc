@@ -47,6 +47,11 @@
 // integers and then the same float operations in the same order, so a row's
 // output does not depend on its batch, tile or thread count.
 //
+// AVX-512 (FORMIGA_CPU_ZMM, the avx512-vnni tier): prefill takes 16 rows at
+// a time, two 8-row groups in the halves of each zmm (Rows16Strips): the same
+// per-lane integers and float operations, twice as many lanes per
+// instruction.
+//
 // VNNI (FORMIGA_CPU_VNNI): a scale group's quants go through vpdpbusd
 // straight into int32 (no int16 step: 4 products per lane, no saturation),
 // then one vpmulld by the group's scale (scale[g] then holds it as an int32
@@ -61,6 +66,13 @@
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
 #include "kernels/isa/tier.h"
+
+#ifndef FORMIGA_CPU_ZMM
+#define FORMIGA_CPU_ZMM 0  // the 16-row prefill (512-bit vectors): avx512-vnni only
+#endif
+#ifndef FORMIGA_CPU_ZMM_EMULATED
+#define FORMIGA_CPU_ZMM_EMULATED 0  // cpu_isa_test's SIMDe build of it
+#endif
 
 namespace formiga::cpu::FORMIGA_CPU_TIER {
 namespace {
@@ -618,11 +630,165 @@ void Rows8Tok(const uint8_t* const rp[8], const uint8_t* next, const BlockQ8_K* 
   for (int t = 0; t < nt; ++t) Store8(y + t * N, _mm256_load_ps(acc[t]), nrows);
 }
 
+#if FORMIGA_CPU_ZMM
+// Prefill, 16 rows at a time (the avx512-vnni tier; FORMIGA_CPU_ZMM): two
+// 8-row groups unpacked side by side, rows 0-7 in the low and rows 8-15 in
+// the high 256 bits of each zmm (Unpack8's vectors stored into the halves,
+// no shuffle), so every vpdpbusd, vpmulld and float step does both groups
+// at once. Each lane's integer sums (exact) and float operations are those
+// of Dot8 / Finish8 in the same order, so the outputs are the 8-row path's
+// bits. kStrip16 super-blocks (4 x 5.3 KB for Q4_K) stay in L1.
+template <int kGroups>
+struct Rows16 {
+  __m512i q[64];
+  __m512i scale[kGroups];
+  __m512i minp[8];
+  __m512 d, dm;
+};
+
+constexpr int kStrip16 = 4;
+
+FORMIGA_ALWAYS_INLINE void StoreHalf(void* slot, int half, __m256i v) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(slot) + half, v);
+}
+
+FORMIGA_ALWAYS_INLINE __m512i Bcast4Z(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <class Block>
+FORMIGA_ALWAYS_INLINE void Unpack16(const uint8_t* const rp[16], size_t ib, Rows16<K8<Block>::kGroups>& k) {
+  constexpr int kGroups = K8<Block>::kGroups;
+#pragma GCC unroll 1
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* const* r = rp + 8 * half;
+    Rows8<kGroups> head;  // only the head's fields are written
+    Head8(r, ib, static_cast<const Block*>(nullptr), head);
+#pragma GCC unroll 16
+    for (int g = 0; g < kGroups; ++g) StoreHalf(&k.scale[g], half, head.scale[g]);
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; ++p) StoreHalf(&k.minp[p], half, head.minp[p]);
+    StoreHalf(&k.d, half, _mm256_castps_si256(head.d));
+    StoreHalf(&k.dm, half, _mm256_castps_si256(head.dm));
+    Quants8(r, ib, static_cast<const Block*>(nullptr), [&](int v, __m256i q) K8_LAMBDA { StoreHalf(&k.q[v], half, q); });
+  }
+}
+
+// int32 -> f32 per lane (SIMDe 0.7, for the emulated build, has no 512-bit
+// vcvtdq2ps: two 256-bit conversions give the same values).
+FORMIGA_ALWAYS_INLINE __m512 CvtZ(__m512i v) {
+#if FORMIGA_CPU_ZMM_EMULATED
+  const __m256 lo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(v));
+  const __m256 hi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1));
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+#else
+  return _mm512_cvtepi32_ps(v);
+#endif
+}
+
+// GroupSumVnni for 16 lanes.
+template <int kN>
+FORMIGA_ALWAYS_INLINE __m512i GroupSum16(const __m512i* q, const int8_t* x) {
+  static_assert(kN % 2 == 0);
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 8
+  for (int v = 0; v < kN; v += 2) {
+    s0 = _mm512_dpbusd_epi32(s0, q[v], Bcast4Z(x + 4 * v));
+    s1 = _mm512_dpbusd_epi32(s1, q[v + 1], Bcast4Z(x + 4 * v + 4));
+  }
+  return _mm512_add_epi32(s0, s1);
+}
+
+// Finish8 (VNNI) for 16 lanes.
+template <class Block>
+FORMIGA_ALWAYS_INLINE __m512 Finish16(const Rows16<K8<Block>::kGroups>& k, const BlockQ8_K& a, __m512i isum,
+                                      __m512 acc) {
+  // (vpdpwssd into zero = Finish8's first madd: the same exact int32 pairs.)
+  __m512i msum = _mm512_setzero_si512();
+#pragma GCC unroll 8
+  for (int p = 0; p < 8; ++p) {
+    msum = _mm512_dpwssd_epi32(msum, k.minp[p], Bcast4Z(reinterpret_cast<const int8_t*>(a.bsums + 2 * p)));
+  }
+  const __m512 dx = _mm512_set1_ps(a.d);
+  if constexpr (K8<Block>::kFold) {
+    return _mm512_fmadd_ps(CvtZ(_mm512_sub_epi32(isum, msum)), _mm512_mul_ps(k.d, dx), acc);
+  } else {
+    acc = _mm512_fmadd_ps(CvtZ(isum), _mm512_mul_ps(k.d, dx), acc);
+    return _mm512_fnmadd_ps(CvtZ(msum), _mm512_mul_ps(k.dm, dx), acc);
+  }
+}
+
+// Dot8 (VNNI) for 16 lanes.
+template <class Block, int NT>
+FORMIGA_ALWAYS_INLINE void Dot16(const Rows16<K8<Block>::kGroups>& k, const BlockQ8_K* x, int64_t nb, __m512 acc[NT]) {
+  using Tr = K8<Block>;
+  constexpr int kPerGroup = 64 / Tr::kGroups;
+  __m512i isum[NT];
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+  for (int g = 0; g < Tr::kGroups; ++g) {
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* xs = x[t * nb].qs;
+      isum[t] = _mm512_add_epi32(
+          isum[t], _mm512_mullo_epi32(GroupSum16<kPerGroup>(k.q + g * kPerGroup, xs + 4 * g * kPerGroup), k.scale[g]));
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) acc[t] = Finish16<Block>(k, x[t * nb], isum[t], acc[t]);
+}
+
+// StripTile for 16 rows: the running sums of NT tokens (16 outputs each, at
+// acc_io + t * ld) start at 0 (first) or at their stored values.
+template <class Block, int NT>
+void StripTile16(const Rows16<K8<Block>::kGroups>* strip, int ns, const BlockQ8_K* x, int64_t nb, float* acc_io,
+                 int64_t ld, bool first) {
+  __m512 acc[NT];
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) acc[t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_io + t * ld);
+  for (int s = 0; s < ns; ++s) Dot16<Block, NT>(strip[s], x + s, nb, acc);
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(acc_io + t * ld, acc[t]);
+}
+
+// Rows8Strips for 16 full rows (y: their 16 outputs of each token, stride N).
+template <class Block>
+void Rows16Strips(const uint8_t* const rp[16], const BlockQ8_K* xq, int64_t T, int64_t nb, float* y, int64_t N) {
+  Rows16<K8<Block>::kGroups> strip[kStrip16];
+  for (int64_t ib0 = 0; ib0 < nb; ib0 += kStrip16) {
+    const int ns = static_cast<int>(std::min<int64_t>(kStrip16, nb - ib0));
+    for (int s = 0; s < ns; ++s) Unpack16<Block>(rp, static_cast<size_t>(ib0 + s), strip[s]);
+    for (int64_t t = 0; t < T; t += kTile) {
+      const BlockQ8_K* x = xq + t * nb + ib0;
+      float* acc = y + t * N;
+      switch (std::min<int64_t>(kTile, T - t)) {
+        case 4: StripTile16<Block, 4>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+        case 3: StripTile16<Block, 3>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+        case 2: StripTile16<Block, 2>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+        default: StripTile16<Block, 1>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+      }
+    }
+  }
+}
+#endif  // FORMIGA_CPU_ZMM
+
 template <class Block>
 void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t nb = w.cols / kQK_K, N = w.rows;
   const auto* base = static_cast<const uint8_t*>(w.data);
   for (int64_t n = n0; n < n1; n += 8) {
+#if FORMIGA_CPU_ZMM
+    if (T >= kTokMaxT && n + 16 <= n1) {
+      const uint8_t* rp16[16];
+      for (int i = 0; i < 16; ++i) rp16[i] = base + static_cast<size_t>(n + i) * w.row_bytes;
+      Rows16Strips<Block>(rp16, xq, T, nb, y + n, N);
+      n += 8;  // and 8 more by the loop
+      continue;
+    }
+#endif
     const int nrows = static_cast<int>(std::min<int64_t>(8, n1 - n));
     const uint8_t* rp[8];
     // Tail lanes read the last real row (same arithmetic; not stored).
