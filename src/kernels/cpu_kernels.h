@@ -48,13 +48,19 @@ void QuantizeActQ8K(const float* x, int64_t C, int64_t t0, int64_t t1, BlockQ8_K
 void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
 // The same for the avx512-vnni tier (isa/avx512_float.cc): the same bits as
 // MatMulFloatRows at twice the vector width; may run only where
-// CpuSupportsIsa(kAvx512Vnni). avx512_emulated: the same source with SIMDe
-// emulating AVX-512, for cpu_isa_test only (isa/emulated_float.cc).
+// CpuSupportsIsa(kAvx512Vnni). Its x is in JoinActs' order: each token's
+// row permuted (C floats) so that column chunk c of the row's first half
+// and chunk c of its second half (cpu_float_dot.h) are 16 adjacent floats.
+// avx512_emulated: the same source with SIMDe emulating AVX-512, for
+// cpu_isa_test only (isa/emulated_float.cc).
+#define FORMIGA_CPU_FLOAT512_ENTRY_POINTS                                                            \
+  void JoinActs(const float* x, int64_t C, int64_t t0, int64_t t1, float* out);                      \
+  void MatMulFloatRows(const WeightView& w, const float* xj, int64_t T, float* y, int64_t n0, int64_t n1);
 namespace avx512 {
-void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
+FORMIGA_CPU_FLOAT512_ENTRY_POINTS
 }  // namespace avx512
 namespace avx512_emulated {
-void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
+FORMIGA_CPU_FLOAT512_ENTRY_POINTS
 }  // namespace avx512_emulated
 // The integer MatMuls, one build per ISA tier (cpu_isa.h, isa/tier.h); every
 // tier gives the same bits, and a tier's functions may run only where

@@ -60,12 +60,14 @@ FORMIGA_ALWAYS_INLINE __m512 LoadW2(const void* w, int64_t c, int64_t d) {
   }
 }
 
-FORMIGA_ALWAYS_INLINE __m512 LoadX2(const float* x, int64_t c, int64_t d) {
-  return Join(_mm256_loadu_ps(x + c), _mm256_loadu_ps(x + c + d));
-}
+// The activations come in JoinActs' order (xj, see cpu_kernels.h): the pair
+// of chunk c (first half) and chunk c + h (second half) is the 16 floats at
+// xj + 2c; the first half's last chunk, when nc is odd, is at xj + 2 len;
+// the C % 8 tail columns are where they are in x.
+FORMIGA_ALWAYS_INLINE __m512 LoadX2(const float* xj, int64_t c) { return _mm512_loadu_ps(xj + 2 * c); }
 
 // One-token path (decode): y = dot(w, x) for R adjacent rows (stride
-// row_bytes), both halves of each row in one zmm: R FMA chains. Prefetch as
+// row_bytes; x in JoinActs' order), both halves of each row in one zmm: R FMA chains. Prefetch as
 // cpu_matmul_float.cc's DotRowsF: for 16-bit types the bytes from `ahead` on
 // as one sequential stream, as many lines per step as the step consumes.
 template <DType kType, int R>
@@ -85,26 +87,30 @@ void DotRows2(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int
     }
 #pragma GCC unroll 4
     for (int64_t u = 0; u < kStep; u += 8) {
-      const __m512 xv = LoadX2(x, c + u, off);
+      const __m512 xv = LoadX2(x, c + u);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(LoadW2<kType>(w + r * row_bytes, c + u, off), xv, acc[r]);
     }
   }
   for (; c < len; c += 8) {
-    const __m512 xv = LoadX2(x, c, off);
+    const __m512 xv = LoadX2(x, c);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(LoadW2<kType>(w + r * row_bytes, c, off), xv, acc[r]);
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     __m256 acc0 = Low(acc[r]);
-    if (h > nc - h) acc0 = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off - 8), _mm256_loadu_ps(x + off - 8), acc0);
+    if (h > nc - h) acc0 = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off - 8), _mm256_loadu_ps(x + 2 * len), acc0);
     y[r] = FinishDot<kType>(acc0, High(acc[r]), w + r * row_bytes, x, 8 * nc, C);
   }
 }
 
 // Multi-token path: register tile of kMR rows x kNR tokens: 24 accumulators
-// + 4 weight vectors + 1 activation vector of the 32 zmm registers.
+// + 4 weight vectors + 1 activation vector of the 32 zmm registers. Per
+// step 4 weight joins and conversions and 6 plain activation loads (JoinActs)
+// per 24 FMAs. Measured (1.1B F16 pp512, Zen 5, 2 threads): 4 x 6 178 t/s;
+// 3 x 8 95; 2 x 12 49-76 (GCC no longer keeps the tile in registers);
+// kKc 256 / 512 / 1024: 169 / 178 / 176.
 constexpr int kMR = 4;
 constexpr int kNR = 6;
 // Cache blocks as cpu_matmul_float.cc's: kRb rows x kTb tokens of outputs
@@ -117,7 +123,7 @@ constexpr int64_t kTb = 24;
 constexpr int64_t kKc = 512;
 static_assert(kRb % kMR == 0 && kTb % kNR == 0 && kKc % 8 == 0);
 
-// R rows (w, stride row_bytes) x NT tokens (x, stride C) over the chunk pairs
+// R rows (w, stride row_bytes) x NT tokens (x in JoinActs' order, stride C) over the chunk pairs
 // at columns [c0, c1) of the first half (and + off of the second). st holds
 // the tile's accumulators, [r][t]; `first` starts them at zero.
 template <DType kType, int R, int NT>
@@ -135,7 +141,7 @@ void Tile2(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_
     for (int r = 0; r < R; ++r) wv[r] = LoadW2<kType>(w + r * row_bytes, c, off);
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
-      const __m512 xv = LoadX2(x + t * C, c, off);
+      const __m512 xv = LoadX2(x + t * C, c);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
@@ -173,7 +179,7 @@ void Tile2Any(int r, int nt, const uint8_t* w, size_t row_bytes, const float* x,
   }
 }
 
-// Multi-token path over rows [n0, n1) and all T tokens.
+// Multi-token path over rows [n0, n1) and all T tokens (x in JoinActs' order).
 template <DType kType>
 void MatMulBlocked2(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t C = w.cols, N = w.rows, nc = C / 8, C8 = 8 * nc;
@@ -214,13 +220,13 @@ void MatMulBlocked2(const WeightView& w, const float* x, int64_t T, float* y, in
           const __m512* s = st[(t - tb0) / kNR][(n - rb0) / kMR];
           for (int j = 0; j < nt; ++j) {
             const float* xt = x + (t + j) * C;
-            __m256 acc0[kMR], acc1[kMR];
+            __m256 acc0[4], acc1[4];
             for (int i = 0; i < r; ++i) {
               acc0[i] = Low(s[i * nt + j]);
               acc1[i] = High(s[i * nt + j]);
               if (odd) {
                 const void* row = base + static_cast<size_t>(n + i) * w.row_bytes;
-                acc0[i] = _mm256_fmadd_ps(LoadW<kType>(row, off - 8), _mm256_loadu_ps(xt + off - 8), acc0[i]);
+                acc0[i] = _mm256_fmadd_ps(LoadW<kType>(row, off - 8), _mm256_loadu_ps(xt + 2 * len), acc0[i]);
               }
             }
             float* yo = y + (t + j) * N + n;
@@ -268,6 +274,20 @@ void MatMulTyped(const WeightView& w, const float* x, int64_t T, float* y, int64
 }
 
 }  // namespace
+
+void JoinActs(const float* x, int64_t C, int64_t t0, int64_t t1, float* out) {
+  const int64_t nc = C / 8, h = FirstHalfChunks(C), off = 8 * h, len = 8 * (nc - h);
+  for (int64_t t = t0; t < t1; ++t) {
+    const float* xt = x + t * C;
+    float* o = out + t * C;
+    for (int64_t c = 0; c < len; c += 8) {
+      _mm256_storeu_ps(o + 2 * c, _mm256_loadu_ps(xt + c));
+      _mm256_storeu_ps(o + 2 * c + 8, _mm256_loadu_ps(xt + off + c));
+    }
+    if (h > nc - h) _mm256_storeu_ps(o + 2 * len, _mm256_loadu_ps(xt + off - 8));
+    for (int64_t c = 8 * nc; c < C; ++c) o[c] = xt[c];
+  }
+}
 
 void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1) {
   switch (w.type) {
