@@ -67,13 +67,6 @@
 #include "kernels/cpu_simd.h"
 #include "kernels/isa/tier.h"
 
-#ifndef FORMIGA_CPU_ZMM
-#define FORMIGA_CPU_ZMM 0  // the 16-row prefill (512-bit vectors): avx512-vnni only
-#endif
-#ifndef FORMIGA_CPU_ZMM_EMULATED
-#define FORMIGA_CPU_ZMM_EMULATED 0  // cpu_isa_test's SIMDe build of it
-#endif
-
 namespace formiga::cpu::FORMIGA_CPU_TIER {
 namespace {
 
@@ -676,18 +669,6 @@ FORMIGA_ALWAYS_INLINE void Unpack16(const uint8_t* const rp[16], size_t ib, Rows
   }
 }
 
-// int32 -> f32 per lane (SIMDe 0.7, for the emulated build, has no 512-bit
-// vcvtdq2ps: two 256-bit conversions give the same values).
-FORMIGA_ALWAYS_INLINE __m512 CvtZ(__m512i v) {
-#if FORMIGA_CPU_ZMM_EMULATED
-  const __m256 lo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(v));
-  const __m256 hi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1));
-  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-#else
-  return _mm512_cvtepi32_ps(v);
-#endif
-}
-
 // GroupSumVnni for 16 lanes.
 template <int kN>
 FORMIGA_ALWAYS_INLINE __m512i GroupSum16(const __m512i* q, const int8_t* x) {
@@ -713,10 +694,10 @@ FORMIGA_ALWAYS_INLINE __m512 Finish16(const Rows16<K8<Block>::kGroups>& k, const
   }
   const __m512 dx = _mm512_set1_ps(a.d);
   if constexpr (K8<Block>::kFold) {
-    return _mm512_fmadd_ps(CvtZ(_mm512_sub_epi32(isum, msum)), _mm512_mul_ps(k.d, dx), acc);
+    return _mm512_fmadd_ps(Cvt16(_mm512_sub_epi32(isum, msum)), _mm512_mul_ps(k.d, dx), acc);
   } else {
-    acc = _mm512_fmadd_ps(CvtZ(isum), _mm512_mul_ps(k.d, dx), acc);
-    return _mm512_fnmadd_ps(CvtZ(msum), _mm512_mul_ps(k.dm, dx), acc);
+    acc = _mm512_fmadd_ps(Cvt16(isum), _mm512_mul_ps(k.d, dx), acc);
+    return _mm512_fnmadd_ps(Cvt16(msum), _mm512_mul_ps(k.dm, dx), acc);
   }
 }
 

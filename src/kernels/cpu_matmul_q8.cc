@@ -25,6 +25,9 @@
 // and it is widened to int32 at once (madd by ones), so nothing saturates
 // and the block's 8 int32 lanes are the exact sums of 4 products each.
 //
+// AVX-512 (FORMIGA_CPU_ZMM, the avx512-vnni tier): the two-row prefill pass
+// keeps both rows in one zmm (DotRows2Q8x4Z).
+//
 // VNNI (FORMIGA_CPU_VNNI): the maddubs + madd pair is one vpdpbusd from a
 // zero accumulator (4 u8 x s8 products into each int32 lane, no
 // saturation): the same exact int32 lanes, then the same float operations
@@ -180,6 +183,48 @@ void DotRows2Q8x4(const typename Dec::Block* w0, const typename Dec::Block* w1, 
   }
 }
 
+#if FORMIGA_CPU_ZMM
+// DotRows2Q8x4 with both rows in one zmm (row 0 in the low, row 1 in the
+// high 256 bits; the avx512-vnni tier): one vpdpbusd, conversion, scale
+// multiply and FMA per token and block for the two rows, each lane the same
+// operations as the 8-lane code, so the same bits.
+template <class Dec>
+void DotRows2Q8x4Z(const typename Dec::Block* w0, const typename Dec::Block* w1, const ActQ8* xq, int64_t nb,
+                   float* y, int64_t ldy) {
+  constexpr int NT = 4;
+  __m512 acc[NT];
+  float accm0[NT], accm1[NT];
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    accm0[t] = accm1[t] = 0.0f;
+  }
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const auto& b0 = w0[ib];
+    const auto& b1 = w1[ib];
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(Dec::Quants(b0)), Dec::Quants(b1), 1);
+    const float d0 = Dec::D(b0), d1 = Dec::D(b1);
+    const __m512 vd = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)),
+                                                          _mm256_castps_pd(_mm256_set1_ps(d1)), 1));
+    const float m0 = Dec::M(b0), m1 = Dec::M(b1);
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      const ActQ8& a = xq[t * nb + ib];
+      const __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv);
+      acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(vd, _mm512_set1_ps(a.d)), Cvt16(p), acc[t]);
+      accm0[t] = std::fma(m0, a.s, accm0[t]);
+      accm1[t] = std::fma(m1, a.s, accm1[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    const __m256 lo = _mm512_castps512_ps256(acc[t]);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+    y[t * ldy] = HSum(lo) + accm0[t];
+    y[t * ldy + 1] = HSum(hi) + accm1[t];
+  }
+}
+#endif
+
 template <class Dec>
 void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t nb = w.cols / kQK, N = w.rows;
@@ -195,7 +240,11 @@ void MatMulQ8Typed(const WeightView& w, const ActQ8* xq, int64_t T, float* y, in
           const auto* row0 = reinterpret_cast<const typename Dec::Block*>(base + static_cast<size_t>(n) * w.row_bytes);
           const auto* row1 =
               reinterpret_cast<const typename Dec::Block*>(base + static_cast<size_t>(n + 1) * w.row_bytes);
+#if FORMIGA_CPU_ZMM
+          DotRows2Q8x4Z<Dec>(row0, row1, xt, nb, y + t * N + n, N);
+#else
           DotRows2Q8x4<Dec>(row0, row1, xt, nb, y + t * N + n, N);
+#endif
         }
       }
       for (; n < r1; ++n) {

@@ -49,3 +49,29 @@ static inline __attribute__((always_inline)) __m256i Dpwssd(__m256i acc, __m256i
 #else
 #define FORMIGA_CPU_VNNI 0
 #endif
+
+// FORMIGA_CPU_ZMM (defined 1 by the avx512-vnni tier's files and by the
+// emulated ones): the bodies' 512-bit paths (16 lanes, each lane the same
+// operations as the 8-lane code), compiled where the tier has AVX-512.
+// FORMIGA_CPU_ZMM_EMULATED: through SIMDe (cpu_isa_test).
+#ifndef FORMIGA_CPU_ZMM
+#define FORMIGA_CPU_ZMM 0
+#endif
+#ifndef FORMIGA_CPU_ZMM_EMULATED
+#define FORMIGA_CPU_ZMM_EMULATED 0
+#endif
+#if FORMIGA_CPU_ZMM
+namespace formiga::cpu {
+// int32 -> f32 per lane (SIMDe 0.7, for the emulated build, has no 512-bit
+// vcvtdq2ps: two 256-bit conversions give the same values).
+static inline __attribute__((always_inline)) __m512 Cvt16(__m512i v) {
+#if FORMIGA_CPU_ZMM_EMULATED
+  const __m256 lo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(v));
+  const __m256 hi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1));
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+#else
+  return _mm512_cvtepi32_ps(v);
+#endif
+}
+}  // namespace formiga::cpu
+#endif
