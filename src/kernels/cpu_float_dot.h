@@ -17,9 +17,13 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/dtype.h"
+#include "kernels/backend.h"
 #include "kernels/cpu_simd.h"
 
 namespace formiga::cpu {
@@ -61,6 +65,22 @@ static inline float FinishDot(__m256 acc0, __m256 acc1, const void* w, const flo
   float s = HSum(_mm256_add_ps(acc0, acc1));
   for (int64_t c = c8; c < C; ++c) s = __builtin_fmaf(ScalarW<kType>(w, c), x[c], s);
   return s;
+}
+
+// The one-token (decode) driver of both builds: rows [n0, n1) two at a
+// time, then one, prefetching two rows (at least 4 KB, in whole rows) ahead
+// (4 rows per pass: no better from DRAM, see docs/kernels.md). Calls
+// dot(std::integral_constant<int, R>, row, ahead, y + n) with R = 2 or 1.
+template <class Dot>
+static inline void DecodeRows(const WeightView& w, int64_t n0, int64_t n1, float* y, Dot&& dot) {
+  constexpr int kRows = 2;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const auto ahead = static_cast<int64_t>(std::max<size_t>(4095 / w.row_bytes + 1, kRows) * w.row_bytes);
+  int64_t n = n0;
+  for (; n + kRows <= n1; n += kRows) {
+    dot(std::integral_constant<int, kRows>{}, base + static_cast<size_t>(n) * w.row_bytes, ahead, y + n);
+  }
+  for (; n < n1; ++n) dot(std::integral_constant<int, 1>{}, base + static_cast<size_t>(n) * w.row_bytes, ahead, y + n);
 }
 
 }  // namespace formiga::cpu

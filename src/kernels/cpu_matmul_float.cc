@@ -248,19 +248,9 @@ void MatMulFloatTyped(const WeightView& w, const float* x, int64_t T, float* y, 
     MatMulFloatBlocked<kType>(w, x, T, y, n0, n1);
     return;
   }
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  // Two rows per pass (4 FMA chains; 4 rows: no better from DRAM, see
-  // docs/kernels.md). Prefetch distance: two rows, at least 4 KB (in whole
-  // rows).
-  constexpr int kRows = 2;
-  const auto ahead = static_cast<int64_t>(std::max<size_t>(4095 / w.row_bytes + 1, kRows) * w.row_bytes);
-  int64_t n = n0;
-  for (; n + kRows <= n1; n += kRows) {
-    DotRowsF<kType, kRows>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x, w.cols, ahead, y + n);
-  }
-  for (; n < n1; ++n) {
-    DotRowsF<kType, 1>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x, w.cols, ahead, y + n);
-  }
+  DecodeRows(w, n0, n1, y, [&](auto rows, const uint8_t* row, int64_t ahead, float* yo) {
+    DotRowsF<kType, decltype(rows)::value>(row, w.row_bytes, x, w.cols, ahead, yo);
+  });
 }
 
 // Packs 4 x 8 int32 (already in [-127, 127]) into 32 int8 in order.

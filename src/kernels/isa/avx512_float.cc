@@ -260,17 +260,9 @@ void MatMulTyped(const WeightView& w, const float* x, int64_t T, float* y, int64
     MatMulBlocked2<kType>(w, x, T, y, n0, n1);
     return;
   }
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  // Two rows per pass, prefetching two rows (at least 4 KB) ahead, as cpu_matmul_float.cc.
-  constexpr int kRows = 2;
-  const auto ahead = static_cast<int64_t>(std::max<size_t>(4095 / w.row_bytes + 1, kRows) * w.row_bytes);
-  int64_t n = n0;
-  for (; n + kRows <= n1; n += kRows) {
-    DotRows2<kType, kRows>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x, w.cols, ahead, y + n);
-  }
-  for (; n < n1; ++n) {
-    DotRows2<kType, 1>(base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x, w.cols, ahead, y + n);
-  }
+  DecodeRows(w, n0, n1, y, [&](auto rows, const uint8_t* row, int64_t ahead, float* yo) {
+    DotRows2<kType, decltype(rows)::value>(row, w.row_bytes, x, w.cols, ahead, yo);
+  });
 }
 
 }  // namespace
