@@ -67,6 +67,30 @@ static inline float FinishDot(__m256 acc0, __m256 acc1, const void* w, const flo
   return s;
 }
 
+// The end of one token's outputs for r <= 4 adjacent rows (rows at `row`,
+// stride row_bytes) of the GEMMs of both builds: acc0[i], acc1[i] are row
+// i's two accumulators. With no tail columns, 3 or 4 rows' sums at once
+// (HSum4: HSum's additions); never a store past row r - 1 (the next row may
+// be another task's).
+template <DType kType>
+static inline void FinishRows(const __m256* acc0, const __m256* acc1, int r, const uint8_t* row, size_t row_bytes,
+                              const float* x, int64_t c8, int64_t C, float* y) {
+  if (r >= 3 && c8 == C) {
+    __m256 v[4];
+    for (int i = 0; i < r; ++i) v[i] = _mm256_add_ps(acc0[i], acc1[i]);
+    if (r == 3) v[3] = v[2];
+    const __m128 sums = HSum4(v[0], v[1], v[2], v[3]);
+    if (r == 4) {
+      _mm_storeu_ps(y, sums);
+    } else {
+      _mm_storel_pi(reinterpret_cast<__m64*>(y), sums);
+      _mm_store_ss(y + 2, _mm_movehl_ps(sums, sums));
+    }
+    return;
+  }
+  for (int i = 0; i < r; ++i) y[i] = FinishDot<kType>(acc0[i], acc1[i], row + i * row_bytes, x, c8, C);
+}
+
 // The one-token (decode) driver of both builds: rows [n0, n1) two at a
 // time, then one, prefetching two rows (at least 4 KB, in whole rows) ahead
 // (4 rows per pass: no better from DRAM, see docs/kernels.md). Calls

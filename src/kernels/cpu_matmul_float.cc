@@ -213,28 +213,14 @@ void MatMulFloatBlocked(const WeightView& w, const float* x, int64_t T, float* y
         for (int64_t n = rb0; n < rb1; n += kMR) {
           const int r = static_cast<int>(std::min<int64_t>(kMR, rb1 - n));
           const __m256* s = st[(t - tb0) / kNR][(n - rb0) / kMR];
-          if (r >= 3 && C8 == C) {  // no tail columns: 3 or 4 rows' sums at once
-            for (int j = 0; j < nt; ++j) {
-              __m256 v[4];
-              for (int i = 0; i < r; ++i) v[i] = _mm256_add_ps(s[i * nt + j], s[(r + i) * nt + j]);
-              if (r == 3) v[3] = v[2];
-              const __m128 sums = HSum4(v[0], v[1], v[2], v[3]);
-              float* yo = y + (t + j) * N + n;
-              if (r == 4) {
-                _mm_storeu_ps(yo, sums);
-              } else {  // never past row n + 2: the next row may be another task's
-                _mm_storel_pi(reinterpret_cast<__m64*>(yo), sums);
-                _mm_store_ss(yo + 2, _mm_movehl_ps(sums, sums));
-              }
+          for (int j = 0; j < nt; ++j) {
+            __m256 acc0[kMR], acc1[kMR];
+            for (int i = 0; i < r; ++i) {
+              acc0[i] = s[i * nt + j];
+              acc1[i] = s[(r + i) * nt + j];
             }
-            continue;
-          }
-          for (int i = 0; i < r; ++i) {
-            const void* row = base + static_cast<size_t>(n + i) * w.row_bytes;
-            for (int j = 0; j < nt; ++j) {
-              y[(t + j) * N + n + i] =
-                  FinishDot<kType>(s[i * nt + j], s[(r + i) * nt + j], row, x + (t + j) * C, C8, C);
-            }
+            FinishRows<kType>(acc0, acc1, r, base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x + (t + j) * C,
+                              C8, C, y + (t + j) * N + n);
           }
         }
       }

@@ -220,7 +220,7 @@ void MatMulBlocked2(const WeightView& w, const float* x, int64_t T, float* y, in
           const __m512* s = st[(t - tb0) / kNR][(n - rb0) / kMR];
           for (int j = 0; j < nt; ++j) {
             const float* xt = x + (t + j) * C;
-            __m256 acc0[4], acc1[4];
+            __m256 acc0[kMR], acc1[kMR];
             for (int i = 0; i < r; ++i) {
               acc0[i] = Low(s[i * nt + j]);
               acc1[i] = High(s[i * nt + j]);
@@ -229,24 +229,8 @@ void MatMulBlocked2(const WeightView& w, const float* x, int64_t T, float* y, in
                 acc0[i] = _mm256_fmadd_ps(LoadW<kType>(row, off - 8), _mm256_loadu_ps(xt + 2 * len), acc0[i]);
               }
             }
-            float* yo = y + (t + j) * N + n;
-            if (r >= 3 && C8 == C) {  // no tail columns: 3 or 4 rows' sums at once
-              __m256 v[4];
-              for (int i = 0; i < r; ++i) v[i] = _mm256_add_ps(acc0[i], acc1[i]);
-              if (r == 3) v[3] = v[2];
-              const __m128 sums = HSum4(v[0], v[1], v[2], v[3]);
-              if (r == 4) {
-                _mm_storeu_ps(yo, sums);
-              } else {  // never past row n + 2: the next row may be another task's
-                _mm_storel_pi(reinterpret_cast<__m64*>(yo), sums);
-                _mm_store_ss(yo + 2, _mm_movehl_ps(sums, sums));
-              }
-              continue;
-            }
-            for (int i = 0; i < r; ++i) {
-              const void* row = base + static_cast<size_t>(n + i) * w.row_bytes;
-              yo[i] = FinishDot<kType>(acc0[i], acc1[i], row, xt, C8, C);
-            }
+            FinishRows<kType>(acc0, acc1, r, base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, xt, C8, C,
+                              y + (t + j) * N + n);
           }
         }
       }
