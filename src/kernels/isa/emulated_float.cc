@@ -3,6 +3,7 @@
 // avx512-vnni tier's float MatMuls are checked against the AVX2 ones on any
 // AVX2 machine. The *_NO_NATIVE defines keep it an emulation even in a build
 // whose flags enable AVX-512.
+#define SIMDE_NO_INLINE  // as simde_shim.h: compile time
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #define SIMDE_X86_AVX512F_NO_NATIVE
 #define SIMDE_X86_AVX512VL_NO_NATIVE

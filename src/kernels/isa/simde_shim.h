@@ -12,6 +12,12 @@
 // enable AVX-512 (e.g. -march=native on such a machine).
 #pragma once
 
+// Every SIMDe function compiled once, out of line: forced inlining of its
+// portable 512-bit bodies into the kernels' unrolled loops made one file
+// take 8+ minutes to compile (emulated_k8.cc: 40 s without). The emulated
+// tier only checks bits; its speed does not matter.
+#define SIMDE_NO_INLINE
+
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #define SIMDE_X86_AVX512F_NO_NATIVE
 #define SIMDE_X86_AVX512VL_NO_NATIVE
