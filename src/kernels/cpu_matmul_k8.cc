@@ -769,9 +769,12 @@ void Rows16Strips(const uint8_t* const rp[16], const BlockQ8_K* xq, int64_t T, i
 }
 
 // Decode (one token), 16 rows at a time: Quants8 with V16 (the 16 rows'
-// 32-byte stretches transposed in zmm: LoadT16x32), the heads of the two
-// 8-row halves decoded by Head8 and joined. Each lane's integers (exact) and
-// float operations are DotOne8's, in the same order: the same bits.
+// 32-byte stretches transposed in zmm: LoadT16x32) and the head decoded in
+// zmm too (Head16Z: Head8's operations on 16 lanes; decoding two 8-row heads
+// with Head8 and joining them cost 80 shuffles a super-block against ~40,
+// and the kernel is shuffle-bound: Q4_K 44 against 59 GB/s on one core).
+// Each lane's integers (exact) and float operations are DotOne8's, in the
+// same order: the same bits.
 FORMIGA_ALWAYS_INLINE void LoadT16x32(const uint8_t* const* rp, size_t off, __m512i r[8]) {
   // R[i] = rows i | i + 4 and R[4 + i] = rows 8 + i | 12 + i (i < 4), so the
   // 256-bit halves transpose as Transpose8x32's inputs and the last step
@@ -821,8 +824,135 @@ struct Head16 {
   __m512 d, dm;
 };
 
-FORMIGA_ALWAYS_INLINE __m512i Join(__m256i lo, __m256i hi) {
+// ShufDword for 16 lanes.
+template <int b0lo, int b0hi, int b1lo, int b1hi>
+FORMIGA_ALWAYS_INLINE __m512i ShufDwordZ(__m512i v) {
+  constexpr auto m = [](int lane, int b) -> char { return b < 0 ? char(-128) : static_cast<char>(4 * lane + b); };
+  const __m128i mask = _mm_setr_epi8(m(0, b0lo), m(0, b0hi), m(0, b1lo), m(0, b1hi), m(1, b0lo), m(1, b0hi),
+                                     m(1, b1lo), m(1, b1hi), m(2, b0lo), m(2, b0hi), m(2, b1lo), m(2, b1hi),
+                                     m(3, b0lo), m(3, b0hi), m(3, b1lo), m(3, b1hi));
+  return _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(mask));
+}
+
+// LoadT16 for 16 rows: w[m] lane i = bytes 4m..4m+3 at `off` of row i (the
+// loads put rows i, i + 4, i + 8, i + 12 in the 128-bit lanes).
+FORMIGA_ALWAYS_INLINE void LoadT16Z(const uint8_t* const* rp, size_t off, __m512i w[4]) {
+  __m512i a[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    a[i] = _mm512_inserti32x4(_mm512_setzero_si512(), Load16(rp[i] + off), 0);
+    a[i] = _mm512_inserti32x4(a[i], Load16(rp[i + 4] + off), 1);
+    a[i] = _mm512_inserti32x4(a[i], Load16(rp[i + 8] + off), 2);
+    a[i] = _mm512_inserti32x4(a[i], Load16(rp[i + 12] + off), 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(a[0], a[1]), t1 = _mm512_unpackhi_epi32(a[0], a[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(a[2], a[3]), t3 = _mm512_unpackhi_epi32(a[2], a[3]);
+  w[0] = _mm512_unpacklo_epi64(t0, t2);
+  w[1] = _mm512_unpackhi_epi64(t0, t2);
+  w[2] = _mm512_unpacklo_epi64(t1, t3);
+  w[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// Head8 (VNNI) of Q4_K/Q5_K for 16 rows, in zmm: the same values lane by lane.
+template <class Block>
+FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Head16<8>& k) {
+  static_assert(offsetof(Block, scales) == 4);
+  __m512i w[4];
+  LoadT16Z(rp, ib * sizeof(Block), w);
+  const __m512i lo16 = _mm512_and_si512(w[0], _mm512_set1_epi32(0xffff));
+#if FORMIGA_CPU_ZMM_EMULATED
+  // (SIMDe 0.7 has no 512-bit vpmovdw or vcvtph2ps.)
+  alignas(64) int32_t dd[16];
+  alignas(32) uint16_t d[16], dm[16];
+  _mm512_store_si512(dd, w[0]);
+  for (int i = 0; i < 16; ++i) d[i] = static_cast<uint16_t>(dd[i]), dm[i] = static_cast<uint16_t>(dd[i] >> 16);
+  const auto cvt = [](const uint16_t* h) {
+    const __m256 lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+    const __m256 hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h + 8)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+  };
+  (void)lo16;
+  k.d = cvt(d);
+  k.dm = cvt(dm);
+#else
+  k.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(lo16));
+  k.dm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(w[0], 16)));
+#endif
+  const __m512i k1 = _mm512_set1_epi8(0x3f), k2 = _mm512_set1_epi8(0x0f), k3 = _mm512_set1_epi8(0x03);
+  const __m512i s03 = _mm512_and_si512(w[1], k1);
+  const __m512i m03 = _mm512_and_si512(w[2], k1);
+  const __m512i s47 = _mm512_or_si512(_mm512_and_si512(w[3], k2),
+                                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w[1], 6), k3), 4));
+  const __m512i m47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w[3], 4), k2),
+                                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w[2], 6), k3), 4));
+  k.scale[0] = ShufDwordZ<0, -1, -1, -1>(s03);
+  k.scale[1] = ShufDwordZ<1, -1, -1, -1>(s03);
+  k.scale[2] = ShufDwordZ<2, -1, -1, -1>(s03);
+  k.scale[3] = ShufDwordZ<3, -1, -1, -1>(s03);
+  k.scale[4] = ShufDwordZ<0, -1, -1, -1>(s47);
+  k.scale[5] = ShufDwordZ<1, -1, -1, -1>(s47);
+  k.scale[6] = ShufDwordZ<2, -1, -1, -1>(s47);
+  k.scale[7] = ShufDwordZ<3, -1, -1, -1>(s47);
+  k.minp[0] = ShufDwordZ<0, -1, 0, -1>(m03);
+  k.minp[1] = ShufDwordZ<1, -1, 1, -1>(m03);
+  k.minp[2] = ShufDwordZ<2, -1, 2, -1>(m03);
+  k.minp[3] = ShufDwordZ<3, -1, 3, -1>(m03);
+  k.minp[4] = ShufDwordZ<0, -1, 0, -1>(m47);
+  k.minp[5] = ShufDwordZ<1, -1, 1, -1>(m47);
+  k.minp[6] = ShufDwordZ<2, -1, 2, -1>(m47);
+  k.minp[7] = ShufDwordZ<3, -1, 3, -1>(m47);
+}
+
+// Arithmetic shift right of each int32 by 24 (SIMDe 0.7 has no 512-bit
+// vpsrad: two 256-bit ones in the emulated build).
+FORMIGA_ALWAYS_INLINE __m512i Srai32By24(__m512i v) {
+#if FORMIGA_CPU_ZMM_EMULATED
+  const __m256i lo = _mm256_srai_epi32(_mm512_castsi512_si256(v), 24);
+  const __m256i hi = _mm256_srai_epi32(_mm512_extracti64x4_epi64(v, 1), 24);
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+#else
+  return _mm512_srai_epi32(v, 24);
+#endif
+}
+
+// Head8 (VNNI) of Q6_K for 16 rows, in zmm: the same values lane by lane.
+FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Head16<16>& k) {
+  const size_t o = ib * sizeof(BlockQ6_K);
+  __m512i w[4];
+  LoadT16Z(rp, o + offsetof(BlockQ6_K, scales), w);  // byte b of w[m] = scale 4m + b
+  k.scale[0] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[0]));
+  k.scale[1] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[0]));
+  k.scale[2] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[0]));
+  k.scale[3] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[0]));
+  k.scale[4] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[1]));
+  k.scale[5] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[1]));
+  k.scale[6] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[1]));
+  k.scale[7] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[1]));
+  k.scale[8] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[2]));
+  k.scale[9] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[2]));
+  k.scale[10] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[2]));
+  k.scale[11] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[2]));
+  k.scale[12] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[3]));
+  k.scale[13] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[3]));
+  k.scale[14] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[3]));
+  k.scale[15] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[3]));
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    k.minp[2 * m] = _mm512_srai_epi16((ShufDwordZ<-1, 0, -1, 1>(w[m])), 3);
+    k.minp[2 * m + 1] = _mm512_srai_epi16((ShufDwordZ<-1, 2, -1, 3>(w[m])), 3);
+  }
+  alignas(32) uint16_t dh[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) std::memcpy(&dh[i], rp[i] + o + offsetof(BlockQ6_K, d), 2);
+#if FORMIGA_CPU_ZMM_EMULATED
+  // (SIMDe 0.7 has no 512-bit vcvtph2ps.)
+  const __m256 lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
+  const __m256 hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh + 8)));
+  k.d = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+#else
+  k.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dh)));
+#endif
+  k.dm = k.d;
 }
 
 template <class Block>
@@ -830,16 +960,10 @@ FORMIGA_ALWAYS_INLINE __m512 DotOne16(const uint8_t* const rp[16], size_t ib, co
   using Tr = K8<Block>;
   constexpr int kPerGroup = 64 / Tr::kGroups;
   Head16<Tr::kGroups> k;
-  {
-    Rows8<Tr::kGroups> lo, hi;  // only the heads are written
-    Head8(rp, ib, static_cast<const Block*>(nullptr), lo);
-    Head8(rp + 8, ib, static_cast<const Block*>(nullptr), hi);
-#pragma GCC unroll 16
-    for (int g = 0; g < Tr::kGroups; ++g) k.scale[g] = Join(lo.scale[g], hi.scale[g]);
-#pragma GCC unroll 8
-    for (int p = 0; p < 8; ++p) k.minp[p] = Join(lo.minp[p], hi.minp[p]);
-    k.d = _mm512_castsi512_ps(Join(_mm256_castps_si256(lo.d), _mm256_castps_si256(hi.d)));
-    k.dm = _mm512_castsi512_ps(Join(_mm256_castps_si256(lo.dm), _mm256_castps_si256(hi.dm)));
+  if constexpr (Tr::kGroups == 8) {
+    Head16Z<Block>(rp, ib, k);
+  } else {
+    Head16Z(rp, ib, k);
   }
   __m512i isum = _mm512_setzero_si512();
   __m512i s32[Tr::kGroups];
