@@ -375,108 +375,6 @@ void DotRows8(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, floa
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
-#if FORMIGA_CPU_ZMM
-// Decode (one token), 16 rows at a time (the avx512-vnni tier; Q4_0 and
-// Q8_0): each 512-bit load holds rows i, i + 4, i + 8, i + 12 in its four
-// 128-bit lanes, so Transpose16's unpacks (which work within 128-bit lanes)
-// leave row i's bytes in 32-bit lane i and every vpdpbusd covers 16 rows.
-// Each lane's integer sums (exact) and float operations are DotRows8<Fmt,
-// 1>'s, in the same order: the same bits as the 8-row and AVX2 paths.
-
-// 16 bytes at `off` of rows w, w + 4s, w + 8s, w + 12s (w4s = 4s).
-FORMIGA_ALWAYS_INLINE __m512i LoadQuad(const uint8_t* w, size_t s4, int off) {
-  const auto at = [&](int k) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + k * s4 + off)); };
-  __m512i v = _mm512_inserti32x4(_mm512_setzero_si512(), at(0), 0);
-  v = _mm512_inserti32x4(v, at(1), 1);
-  v = _mm512_inserti32x4(v, at(2), 2);
-  return _mm512_inserti32x4(v, at(3), 3);
-}
-
-// Transpose16 for 16 rows: q[c] lane i = bytes 4c..4c+3 at `off` of row i.
-FORMIGA_ALWAYS_INLINE void Transpose16Z(const uint8_t* w, size_t s, int off, __m512i q[4]) {
-  const size_t s4 = 4 * s;
-  const __m512i a0 = LoadQuad(w, s4, off), a1 = LoadQuad(w + s, s4, off);
-  const __m512i a2 = LoadQuad(w + 2 * s, s4, off), a3 = LoadQuad(w + 3 * s, s4, off);
-  const __m512i t0 = _mm512_unpacklo_epi32(a0, a1), t1 = _mm512_unpackhi_epi32(a0, a1);
-  const __m512i t2 = _mm512_unpacklo_epi32(a2, a3), t3 = _mm512_unpackhi_epi32(a2, a3);
-  q[0] = _mm512_unpacklo_epi64(t0, t2);
-  q[1] = _mm512_unpackhi_epi64(t0, t2);
-  q[2] = _mm512_unpacklo_epi64(t1, t3);
-  q[3] = _mm512_unpackhi_epi64(t1, t3);
-}
-
-// The f16 block scales (offset 0) of the 16 rows as f32, lane i = row i.
-// NOTE: scalar loads (Gather8F16 twice), because this kernel is bound by
-// the vector shuffle ports (the inserts and unpacks of Transpose16Z):
-// one-core L2-resident MatMul (cpu_matmul_bench --cached) 56 GB/s against
-// 45 with word 0 of a Transpose16Z at offset 0 (15 more shuffles) and
-// about 35 with vpgatherdd (slow on Zen 5). Masked 128-bit broadcasts in
-// place of LoadQuad's inserts were slower too.
-FORMIGA_ALWAYS_INLINE __m512 Gather16F16(const uint8_t* w, size_t s) {
-  const __m256 lo = Gather8F16(w, w + 4 * s, s, 3 * s, 0);
-  const __m256 hi = Gather8F16(w + 8 * s, w + 12 * s, s, 3 * s, 0);
-  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-}
-
-FORMIGA_ALWAYS_INLINE __m512i Bcast4Z(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
-// y[0..16) = the dot products of rows w + i * stride with token xq.
-template <class Fmt>
-void DotRows16One(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, float* y) {
-  static_assert(!Fmt::kFive, "Q5_0 stays on the 8-row path");
-  constexpr size_t kBytes = sizeof(typename Fmt::Block);
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t ib = 0; ib < nb; ++ib, w += kBytes) {
-    // The next 16 rows' stretch, at the pace this one is read (DotRows8).
-    const char* ahead = reinterpret_cast<const char*>(w) + 16 * stride + ib * (15 * kBytes);
-    for (size_t k = 0; k < 16 * kBytes; k += 64) _mm_prefetch(ahead + k, _MM_HINT_T0);
-    const ActQ8& a = xq[ib];
-    const __m512 d16 = Gather16F16(w, stride);
-    __m512i p;
-    if constexpr (Fmt::kFour) {
-      __m512i q[4];
-      Transpose16Z(w, stride, Fmt::kQsOffset, q);
-      const __m512i m4 = _mm512_set1_epi8(0x0f);
-      // Two chains (vpdpbusd's latency).
-      __m512i p0 = _mm512_set1_epi32(-(a.qsum << Fmt::kOffsetShift)), p1 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c) {
-        p0 = _mm512_dpbusd_epi32(p0, _mm512_and_si512(q[c], m4), Bcast4Z(a.qs + 4 * c));
-        p1 = _mm512_dpbusd_epi32(p1, _mm512_and_si512(_mm512_srli_epi16(q[c], 4), m4), Bcast4Z(a.qs + 16 + 4 * c));
-      }
-      p = _mm512_add_epi32(p0, p1);
-    } else {
-      // |w| (0x80 reads as 128 unsigned) times x negated where w < 0: the
-      // products of the sign trick (x = -128 never occurs: ActQ8 is
-      // symmetric; where w = 0 the product is 0 either way).
-      __m512i p0 = _mm512_setzero_si512(), p1 = _mm512_setzero_si512();
-#pragma GCC unroll 2
-      for (int half = 0; half < 2; ++half) {
-        __m512i q[4];
-        Transpose16Z(w, stride, Fmt::kQsOffset + 16 * half, q);
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; ++c) {
-          const __m512i x = Bcast4Z(a.qs + 16 * half + 4 * c);
-          const __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(q[c]), _mm512_setzero_si512(), x);
-          if (c % 2 == 0) {
-            p0 = _mm512_dpbusd_epi32(p0, _mm512_abs_epi8(q[c]), sx);
-          } else {
-            p1 = _mm512_dpbusd_epi32(p1, _mm512_abs_epi8(q[c]), sx);
-          }
-        }
-      }
-      p = _mm512_add_epi32(p0, p1);
-    }
-    acc = _mm512_fmadd_ps(Cvt16(p), _mm512_mul_ps(d16, _mm512_set1_ps(a.d)), acc);
-  }
-  _mm512_storeu_ps(y, acc);
-}
-#endif  // FORMIGA_CPU_ZMM
-
 // Batched decode (nt = 2..kTokTile tokens, e.g. 8 sequences): each block of
 // the 8-row group is unpacked once into registers (Q4/Q5: 8 vectors) and
 // used by every token of the tile, one token at a time: a token's block sum
@@ -624,15 +522,6 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
   for (int64_t r0 = n0; r0 < n1; r0 += kLanes) {
     const int n_valid = static_cast<int>(std::min<int64_t>(kLanes, n1 - r0));
     const uint8_t* rows = base + static_cast<size_t>(r0) * w.row_bytes;
-#if FORMIGA_CPU_ZMM
-    if constexpr (!Fmt::kFive) {
-      if (T == 1 && r0 + 16 <= n1) {
-        DotRows16One<Fmt>(rows, w.row_bytes, xq, nb, y + r0);
-        r0 += kLanes;  // and kLanes more by the loop
-        continue;
-      }
-    }
-#endif
     if (T >= kUnpackMinT) {
       // Several token tiles: unpack the group once (nb blocks, a few KB: it
       // stays in L1/L2 while every tile sweeps it).
