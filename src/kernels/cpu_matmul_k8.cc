@@ -754,6 +754,56 @@ void Rows16Strips(const uint8_t* const rp[16], const BlockQ8_K* xq, int64_t T, i
     }
   }
 }
+
+// Rows8Tok for 16 full rows (batched decode, 2..kTokTile tokens): each
+// super-block unpacked into L1 side by side (Unpack16), then every run of 8
+// quant vectors loaded once and used by every token of the tile, 16 rows per
+// vpdpbusd / vpmulld. The same integers (exact) and Finish16 = Finish8 per
+// lane, in the same order: the 8-row path's bits. `next` (or null): the
+// following 16 rows, prefetched at the pace these are read.
+template <class Block>
+void Rows16Tok(const uint8_t* const rp[16], const uint8_t* next, const BlockQ8_K* xq, int64_t nb, int nt, float* y,
+               int64_t N) {
+  using Tr = K8<Block>;
+  constexpr int kPerGroup = 64 / Tr::kGroups;
+  Rows16<Tr::kGroups> k;
+  alignas(64) float acc[kTokTile][16] = {};
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    if (next != nullptr) {
+      const char* p = reinterpret_cast<const char*>(next) + ib * 16 * sizeof(Block);
+      for (size_t off = 0; off < 16 * sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    }
+    Unpack16<Block>(rp, static_cast<size_t>(ib), k);
+    alignas(64) int32_t isum[kTokTile][16];
+    const BlockQ8_K* xb = xq + ib;
+#pragma GCC unroll 1
+    for (int m = 0; m < 8; ++m) {
+      __m512i q[8];
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) q[j] = _mm512_load_si512(&k.q[8 * m + j]);
+      const BlockQ8_K* a = xb;
+#pragma GCC unroll 1
+      for (int t = 0; t < nt; ++t, a += nb) {
+        const int8_t* xs = a->qs + 32 * m;
+        __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int j0 = 0; j0 < 8; j0 += kPerGroup) {
+          s = _mm512_add_epi32(s, _mm512_mullo_epi32(GroupSum16<kPerGroup>(q + j0, xs + 4 * j0),
+                                                     _mm512_load_si512(&k.scale[(8 * m + j0) / kPerGroup])));
+        }
+        auto* is = reinterpret_cast<__m512i*>(isum[t]);
+        _mm512_store_si512(is, m == 0 ? s : _mm512_add_epi32(_mm512_load_si512(is), s));
+      }
+    }
+    const BlockQ8_K* a = xb;
+#pragma GCC unroll 1
+    for (int t = 0; t < nt; ++t, a += nb) {
+      const __m512i is = _mm512_load_si512(reinterpret_cast<const __m512i*>(isum[t]));
+      _mm512_store_ps(acc[t], Finish16<Block>(k, *a, is, _mm512_load_ps(acc[t])));
+    }
+  }
+  for (int t = 0; t < nt; ++t) std::memcpy(y + t * N, acc[t], sizeof(acc[t]));
+}
 #endif  // FORMIGA_CPU_ZMM
 
 template <class Block>
@@ -762,10 +812,18 @@ void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
   const auto* base = static_cast<const uint8_t*>(w.data);
   for (int64_t n = n0; n < n1; n += 8) {
 #if FORMIGA_CPU_ZMM
-    if (T >= kTokMaxT && n + 16 <= n1) {
+    if (T > 1 && n + 16 <= n1) {
       const uint8_t* rp16[16];
       for (int i = 0; i < 16; ++i) rp16[i] = base + static_cast<size_t>(n + i) * w.row_bytes;
-      Rows16Strips<Block>(rp16, xq, T, nb, y + n, N);
+      if (T >= kTokMaxT) {
+        Rows16Strips<Block>(rp16, xq, T, nb, y + n, N);
+      } else {
+        const uint8_t* next = n + 32 <= n1 ? base + static_cast<size_t>(n + 16) * w.row_bytes : nullptr;
+        for (int64_t t = 0; t < T; t += kTokTile) {
+          const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
+          Rows16Tok<Block>(rp16, next, xq + t * nb, nb, nt, y + t * N + n, N);
+        }
+      }
       n += 8;  // and 8 more by the loop
       continue;
     }
