@@ -466,6 +466,129 @@ void DotRows8Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, i
   for (int t = 0; t < nt; ++t) std::memcpy(y + t * ldy, acc[t], sizeof(acc[t]));
 }
 
+#if FORMIGA_CPU_ZMM
+// Batched decode, 16 rows at a time (the avx512-vnni tier; Q4_0 and Q8_0):
+// DotRows8Tok with each 512-bit load holding rows i, i + 4, i + 8, i + 12 in
+// its four 128-bit lanes, so Transpose16's unpacks (within 128-bit lanes)
+// leave row i's bytes in 32-bit lane i and every vpdpbusd covers 16 rows.
+// Each lane's integer sums (exact) and float operations are DotRows8Tok's,
+// in the same order: the same bits as the 8-row and AVX2 paths.
+// NOTE: the one-token (decode) version of this kernel was 25-57 % faster
+// with the weights in L2 but 10-30 % slower streaming them from DRAM, and
+// was removed (docs/kernels.md "512-bit paths"); batched decode is
+// compute-bound.
+
+// 16 bytes at `off` of rows w, w + s4, w + 2 s4, w + 3 s4.
+FORMIGA_ALWAYS_INLINE __m512i LoadQuad(const uint8_t* w, size_t s4, int off) {
+  const auto at = [&](int k) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + k * s4 + off)); };
+  __m512i v = _mm512_inserti32x4(_mm512_setzero_si512(), at(0), 0);
+  v = _mm512_inserti32x4(v, at(1), 1);
+  v = _mm512_inserti32x4(v, at(2), 2);
+  return _mm512_inserti32x4(v, at(3), 3);
+}
+
+// Transpose16 for 16 rows: q[c] lane i = bytes 4c..4c+3 at `off` of row i.
+FORMIGA_ALWAYS_INLINE void Transpose16Z(const uint8_t* w, size_t s, int off, __m512i q[4]) {
+  const size_t s4 = 4 * s;
+  const __m512i a0 = LoadQuad(w, s4, off), a1 = LoadQuad(w + s, s4, off);
+  const __m512i a2 = LoadQuad(w + 2 * s, s4, off), a3 = LoadQuad(w + 3 * s, s4, off);
+  const __m512i t0 = _mm512_unpacklo_epi32(a0, a1), t1 = _mm512_unpackhi_epi32(a0, a1);
+  const __m512i t2 = _mm512_unpacklo_epi32(a2, a3), t3 = _mm512_unpackhi_epi32(a2, a3);
+  q[0] = _mm512_unpacklo_epi64(t0, t2);
+  q[1] = _mm512_unpackhi_epi64(t0, t2);
+  q[2] = _mm512_unpacklo_epi64(t1, t3);
+  q[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// The f16 block scales of the 16 rows as f32, lane i = row i: scalar loads
+// (Gather8F16 twice). NOTE: the shuffle ports are this kernel's limit; a
+// 16-row transpose of word 0 was 20 % slower, vpgatherdd 25 % (Zen 5).
+FORMIGA_ALWAYS_INLINE __m512 Gather16F16(const uint8_t* w, size_t s) {
+  const __m256 lo = Gather8F16(w, w + 4 * s, s, 3 * s, 0);
+  const __m256 hi = Gather8F16(w + 8 * s, w + 12 * s, s, 3 * s, 0);
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+}
+
+FORMIGA_ALWAYS_INLINE __m512i Bcast4Z(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Q8_0's sign trick on 16 lanes: |w| times x negated where w < 0 (AVX-512
+// has no vpsignb; where w = 0 the product is 0 either way, and x = -128
+// never occurs: ActQ8 is symmetric).
+FORMIGA_ALWAYS_INLINE __m512i SignedX(__m512i x, __mmask64 neg) {
+  return _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+}
+
+// y[t * ldy + i] = dot(row i, token t) for the nt tokens and the 16 full
+// rows starting at w, `stride` bytes apart.
+template <class Fmt>
+void DotRows16Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, int nt, float* y, int64_t ldy) {
+  static_assert(!Fmt::kFive, "Q5_0 stays on the 8-row path");
+  constexpr size_t kBytes = sizeof(typename Fmt::Block);
+  alignas(64) float acc[kTokTile][16] = {};
+  for (int64_t ib = 0; ib < nb; ++ib, w += kBytes) {
+    // The next 16 rows' stretch, at the pace this one is read.
+    const char* ahead = reinterpret_cast<const char*>(w) + 16 * stride + ib * (15 * kBytes);
+    for (size_t k = 0; k < 16 * kBytes; k += 64) _mm_prefetch(ahead + k, _MM_HINT_T0);
+    const __m512 d16 = Gather16F16(w, stride);
+    const ActQ8* a = xq + ib;
+    if constexpr (!Fmt::kFour) {
+      alignas(64) int32_t part[kTokTile][16];
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        __m512i q[4], aq[4];
+        __mmask64 neg[4];
+        Transpose16Z(w, stride, Fmt::kQsOffset + 16 * half, q);
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) aq[c] = _mm512_abs_epi8(q[c]), neg[c] = _mm512_movepi8_mask(q[c]);
+        const ActQ8* at = a;
+#pragma GCC unroll 1
+        for (int t = 0; t < nt; ++t, at += nb) {
+          const int8_t* x = at->qs + 16 * half;
+          __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aq[0], SignedX(Bcast4Z(x), neg[0]));
+          __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aq[1], SignedX(Bcast4Z(x + 4), neg[1]));
+          s0 = _mm512_dpbusd_epi32(s0, aq[2], SignedX(Bcast4Z(x + 8), neg[2]));
+          s1 = _mm512_dpbusd_epi32(s1, aq[3], SignedX(Bcast4Z(x + 12), neg[3]));
+          __m512i isum = _mm512_add_epi32(s0, s1);
+          if (half == 0) {
+            _mm512_store_si512(part[t], isum);
+            continue;
+          }
+          isum = _mm512_add_epi32(_mm512_load_si512(part[t]), isum);
+          _mm512_store_ps(acc[t], _mm512_fmadd_ps(Cvt16(isum), _mm512_mul_ps(d16, _mm512_set1_ps(at->d)),
+                                                  _mm512_load_ps(acc[t])));
+        }
+      }
+      continue;
+    }
+    __m512i q[4], v[8];
+    Transpose16Z(w, stride, Fmt::kQsOffset, q);
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      v[2 * c] = _mm512_and_si512(q[c], m4);
+      v[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(q[c], 4), m4);
+    }
+#pragma GCC unroll 1
+    for (int t = 0; t < nt; ++t, a += nb) {
+      // SumFourVnni on 16 lanes: the offset as the first chain's start.
+      __m512i s0 = _mm512_set1_epi32(-a->qsum * (1 << Fmt::kOffsetShift)), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        s0 = _mm512_dpbusd_epi32(s0, v[2 * c], Bcast4Z(a->qs + 4 * c));
+        s1 = _mm512_dpbusd_epi32(s1, v[2 * c + 1], Bcast4Z(a->qs + 16 + 4 * c));
+      }
+      _mm512_store_ps(acc[t], _mm512_fmadd_ps(Cvt16(_mm512_add_epi32(s0, s1)),
+                                              _mm512_mul_ps(d16, _mm512_set1_ps(a->d)), _mm512_load_ps(acc[t])));
+    }
+  }
+  for (int t = 0; t < nt; ++t) std::memcpy(y + t * ldy, acc[t], sizeof(acc[t]));
+}
+#endif  // FORMIGA_CPU_ZMM
+
 // The same from blocks unpacked beforehand (prefill: each group is unpacked
 // once per call instead of once per token tile).
 template <class Fmt, int NT>
@@ -522,6 +645,18 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
   for (int64_t r0 = n0; r0 < n1; r0 += kLanes) {
     const int n_valid = static_cast<int>(std::min<int64_t>(kLanes, n1 - r0));
     const uint8_t* rows = base + static_cast<size_t>(r0) * w.row_bytes;
+#if FORMIGA_CPU_ZMM
+    if constexpr (!Fmt::kFive) {
+      if (T > 1 && T < kUnpackMinT && r0 + 16 <= n1) {
+        for (int64_t t = 0; t < T; t += kTokTile) {
+          const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
+          DotRows16Tok<Fmt>(rows, w.row_bytes, xq + t * nb, nb, nt, y + t * N + r0, N);
+        }
+        r0 += kLanes;  // and kLanes more by the loop
+        continue;
+      }
+    }
+#endif
     if (T >= kUnpackMinT) {
       // Several token tiles: unpack the group once (nb blocks, a few KB: it
       // stays in L1/L2 while every tile sweeps it).

@@ -4,4 +4,5 @@
 #define FORMIGA_CPU_TIER avx512_vnni
 #define FORMIGA_CPU_DPBUSD _mm256_dpbusd_epi32
 #define FORMIGA_CPU_DPWSSD _mm256_dpwssd_epi32
+#define FORMIGA_CPU_ZMM 1
 #include "kernels/cpu_matmul_q4x8.cc"
