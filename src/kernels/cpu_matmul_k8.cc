@@ -40,7 +40,7 @@
 // So every integer is exact, whatever the grouping: any kernel computing
 // the same isum/msum and then the same float operations (in the same order)
 // gives bit-identical results. Decode (T = 1, DotOne8) consumes each quant
-// vector as it is unpacked; batched decode (T = 2..15, Rows8Tok) unpacks one
+// vector as it is unpacked; batched decode (T = 2..15, RowsTok) unpacks one
 // super-block into L1 and reuses each 8-vector run from registers for up to
 // 8 tokens; prefill (Dot8) unpacks strips of 8 super-blocks once into L1 and
 // sweeps them with every 4-token tile. Both make the same
@@ -567,60 +567,91 @@ void Rows8Strips(const uint8_t* const rp[8], const BlockQ8_K* xq, int64_t T, int
 constexpr int kTokTile = 8;
 constexpr int64_t kTokMaxT = 16;  // from here on, the strips
 
-template <class Block>
-void Rows8Tok(const uint8_t* const rp[8], const uint8_t* next, const BlockQ8_K* xq, int64_t nb, int nt, float* y,
-              int64_t N, int nrows) {
-  using Tr = K8<Block>;
-  constexpr int kPerGroup = 64 / Tr::kGroups;
-  Rows8<Tr::kGroups> k;
-  alignas(32) float acc[kTokTile][8] = {};
+// RowsTok's pieces for one vector width (W::kRows rows in its lanes): Tok8
+// here, Tok16 under FORMIGA_CPU_ZMM.
+struct Tok8 {
+  static constexpr int kRows = 8;
+  template <int kGroups>
+  using Rows = Rows8<kGroups>;
+  using I = __m256i;
+  using F = __m256;
+  FORMIGA_ALWAYS_INLINE static I Load(const void* p) { return _mm256_load_si256(static_cast<const __m256i*>(p)); }
+  FORMIGA_ALWAYS_INLINE static void Store(void* p, I v) { _mm256_store_si256(static_cast<__m256i*>(p), v); }
+  FORMIGA_ALWAYS_INLINE static I Add(I a, I b) { return _mm256_add_epi32(a, b); }
+  FORMIGA_ALWAYS_INLINE static F LoadF(const float* p) { return _mm256_load_ps(p); }
+  FORMIGA_ALWAYS_INLINE static void StoreF(float* p, F v) { _mm256_store_ps(p, v); }
+  template <class Block>
+  FORMIGA_ALWAYS_INLINE static void Unpack(const uint8_t* const* rp, size_t ib, Rows<K8<Block>::kGroups>& k) {
+    Unpack8<Block>(rp, ib, k);
+  }
+  template <class Block>
+  FORMIGA_ALWAYS_INLINE static F Finish(const Rows<K8<Block>::kGroups>& k, const BlockQ8_K& a, I isum, F acc) {
+    return Finish8<Block>(k, a, isum, acc);
+  }
+  // The exact int32 sum of quant run m (vectors 8m..8m+7: one or two scale
+  // groups) with the token's quants xs = qs + 32m, scales applied.
+  template <class Block>
+  FORMIGA_ALWAYS_INLINE static I RunSum(const I q[8], const int8_t* xs, const Rows<K8<Block>::kGroups>& k, int m) {
+    using Tr = K8<Block>;
+    [[maybe_unused]] constexpr int kPerGroup = 64 / Tr::kGroups;
+    I s = _mm256_setzero_si256();
+#if FORMIGA_CPU_VNNI
+#pragma GCC unroll 2
+    for (int j0 = 0; j0 < 8; j0 += kPerGroup) {
+      s = _mm256_add_epi32(s, _mm256_mullo_epi32(GroupSumVnni<kPerGroup>(q + j0, xs + 4 * j0),
+                                                 _mm256_load_si256(&k.scale[(8 * m + j0) / kPerGroup])));
+    }
+#else
+#pragma GCC unroll 8
+    for (int j0 = 0; j0 < 8; j0 += Tr::kSteps) {
+      I s16 = _mm256_maddubs_epi16(q[j0], Bcast4(xs + 4 * j0));
+#pragma GCC unroll 8
+      for (int j = 1; j < Tr::kSteps; ++j) {
+        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q[j0 + j], Bcast4(xs + 4 * (j0 + j))));
+      }
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(s16, _mm256_load_si256(&k.scale[(8 * m + j0) / kPerGroup])));
+    }
+#endif
+    return s;
+  }
+};
+
+// Batched decode of W::kRows rows (rp; the first nrows stored), nt tokens:
+// see above. `next` (or null): the following W::kRows rows, prefetched at
+// the pace these are read.
+template <class W, class Block>
+void RowsTok(const uint8_t* const* rp, const uint8_t* next, const BlockQ8_K* xq, int64_t nb, int nt, float* y,
+             int64_t N, int nrows) {
+  constexpr int kR = W::kRows;
+  typename W::template Rows<K8<Block>::kGroups> k;
+  alignas(64) float acc[kTokTile][kR] = {};
   for (int64_t ib = 0; ib < nb; ++ib) {
     if (next != nullptr) {
-      const char* p = reinterpret_cast<const char*>(next) + ib * 8 * sizeof(Block);
-      for (size_t off = 0; off < 8 * sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+      const char* p = reinterpret_cast<const char*>(next) + ib * kR * sizeof(Block);
+      for (size_t off = 0; off < kR * sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
     }
-    Unpack8<Block>(rp, static_cast<size_t>(ib), k);
-    alignas(32) int32_t isum[kTokTile][8];
+    W::template Unpack<Block>(rp, static_cast<size_t>(ib), k);
+    alignas(64) int32_t isum[kTokTile][kR];
     const BlockQ8_K* xb = xq + ib;
 #pragma GCC unroll 1
     for (int m = 0; m < 8; ++m) {
-      __m256i q[8];
+      typename W::I q[8];
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) q[j] = _mm256_load_si256(&k.q[8 * m + j]);
+      for (int j = 0; j < 8; ++j) q[j] = W::Load(&k.q[8 * m + j]);
       const BlockQ8_K* a = xb;
 #pragma GCC unroll 1
       for (int t = 0; t < nt; ++t, a += nb) {
-        const int8_t* xs = a->qs + 32 * m;
-        __m256i s = _mm256_setzero_si256();
-#if FORMIGA_CPU_VNNI
-#pragma GCC unroll 2
-        for (int j0 = 0; j0 < 8; j0 += kPerGroup) {
-          s = _mm256_add_epi32(s, _mm256_mullo_epi32(GroupSumVnni<kPerGroup>(q + j0, xs + 4 * j0),
-                                                     _mm256_load_si256(&k.scale[(8 * m + j0) / kPerGroup])));
-        }
-#else
-#pragma GCC unroll 8
-        for (int j0 = 0; j0 < 8; j0 += Tr::kSteps) {
-          __m256i s16 = _mm256_maddubs_epi16(q[j0], Bcast4(xs + 4 * j0));
-#pragma GCC unroll 8
-          for (int j = 1; j < Tr::kSteps; ++j) {
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q[j0 + j], Bcast4(xs + 4 * (j0 + j))));
-          }
-          s = _mm256_add_epi32(s, _mm256_madd_epi16(s16, _mm256_load_si256(&k.scale[(8 * m + j0) / kPerGroup])));
-        }
-#endif
-        auto* is = reinterpret_cast<__m256i*>(isum[t]);
-        _mm256_store_si256(is, m == 0 ? s : _mm256_add_epi32(_mm256_load_si256(is), s));
+        const typename W::I s = W::template RunSum<Block>(q, a->qs + 32 * m, k, m);
+        W::Store(isum[t], m == 0 ? s : W::Add(W::Load(isum[t]), s));
       }
     }
     const BlockQ8_K* a = xb;
 #pragma GCC unroll 1
     for (int t = 0; t < nt; ++t, a += nb) {
-      const __m256i is = _mm256_load_si256(reinterpret_cast<const __m256i*>(isum[t]));
-      _mm256_store_ps(acc[t], Finish8<Block>(k, *a, is, _mm256_load_ps(acc[t])));
+      W::StoreF(acc[t], W::template Finish<Block>(k, *a, W::Load(isum[t]), W::LoadF(acc[t])));
     }
   }
-  for (int t = 0; t < nt; ++t) Store8(y + t * N, _mm256_load_ps(acc[t]), nrows);
+  for (int t = 0; t < nt; ++t) std::memcpy(y + t * N, acc[t], static_cast<size_t>(nrows) * sizeof(float));
 }
 
 #if FORMIGA_CPU_ZMM
@@ -755,55 +786,41 @@ void Rows16Strips(const uint8_t* const rp[16], const BlockQ8_K* xq, int64_t T, i
   }
 }
 
-// Rows8Tok for 16 full rows (batched decode, 2..kTokTile tokens): each
-// super-block unpacked into L1 side by side (Unpack16), then every run of 8
-// quant vectors loaded once and used by every token of the tile, 16 rows per
-// vpdpbusd / vpmulld. The same integers (exact) and Finish16 = Finish8 per
-// lane, in the same order: the 8-row path's bits. `next` (or null): the
-// following 16 rows, prefetched at the pace these are read.
-template <class Block>
-void Rows16Tok(const uint8_t* const rp[16], const uint8_t* next, const BlockQ8_K* xq, int64_t nb, int nt, float* y,
-               int64_t N) {
-  using Tr = K8<Block>;
-  constexpr int kPerGroup = 64 / Tr::kGroups;
-  Rows16<Tr::kGroups> k;
-  alignas(64) float acc[kTokTile][16] = {};
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    if (next != nullptr) {
-      const char* p = reinterpret_cast<const char*>(next) + ib * 16 * sizeof(Block);
-      for (size_t off = 0; off < 16 * sizeof(Block); off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-    }
-    Unpack16<Block>(rp, static_cast<size_t>(ib), k);
-    alignas(64) int32_t isum[kTokTile][16];
-    const BlockQ8_K* xb = xq + ib;
-#pragma GCC unroll 1
-    for (int m = 0; m < 8; ++m) {
-      __m512i q[8];
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) q[j] = _mm512_load_si512(&k.q[8 * m + j]);
-      const BlockQ8_K* a = xb;
-#pragma GCC unroll 1
-      for (int t = 0; t < nt; ++t, a += nb) {
-        const int8_t* xs = a->qs + 32 * m;
-        __m512i s = _mm512_setzero_si512();
-#pragma GCC unroll 2
-        for (int j0 = 0; j0 < 8; j0 += kPerGroup) {
-          s = _mm512_add_epi32(s, _mm512_mullo_epi32(GroupSum16<kPerGroup>(q + j0, xs + 4 * j0),
-                                                     _mm512_load_si512(&k.scale[(8 * m + j0) / kPerGroup])));
-        }
-        auto* is = reinterpret_cast<__m512i*>(isum[t]);
-        _mm512_store_si512(is, m == 0 ? s : _mm512_add_epi32(_mm512_load_si512(is), s));
-      }
-    }
-    const BlockQ8_K* a = xb;
-#pragma GCC unroll 1
-    for (int t = 0; t < nt; ++t, a += nb) {
-      const __m512i is = _mm512_load_si512(reinterpret_cast<const __m512i*>(isum[t]));
-      _mm512_store_ps(acc[t], Finish16<Block>(k, *a, is, _mm512_load_ps(acc[t])));
-    }
+// RowsTok's pieces for 16 rows (batched decode): each super-block unpacked
+// into L1 side by side (Unpack16, as the prefill strips), so every vpdpbusd
+// and vpmulld of a token covers 16 rows. The same integers (exact) and
+// Finish16 = Finish8 per lane, in the same order: the 8-row path's bits.
+struct Tok16 {
+  static constexpr int kRows = 16;
+  template <int kGroups>
+  using Rows = Rows16<kGroups>;
+  using I = __m512i;
+  using F = __m512;
+  FORMIGA_ALWAYS_INLINE static I Load(const void* p) { return _mm512_load_si512(p); }
+  FORMIGA_ALWAYS_INLINE static void Store(void* p, I v) { _mm512_store_si512(p, v); }
+  FORMIGA_ALWAYS_INLINE static I Add(I a, I b) { return _mm512_add_epi32(a, b); }
+  FORMIGA_ALWAYS_INLINE static F LoadF(const float* p) { return _mm512_load_ps(p); }
+  FORMIGA_ALWAYS_INLINE static void StoreF(float* p, F v) { _mm512_store_ps(p, v); }
+  template <class Block>
+  FORMIGA_ALWAYS_INLINE static void Unpack(const uint8_t* const* rp, size_t ib, Rows<K8<Block>::kGroups>& k) {
+    Unpack16<Block>(rp, ib, k);
   }
-  for (int t = 0; t < nt; ++t) std::memcpy(y + t * N, acc[t], sizeof(acc[t]));
-}
+  template <class Block>
+  FORMIGA_ALWAYS_INLINE static F Finish(const Rows<K8<Block>::kGroups>& k, const BlockQ8_K& a, I isum, F acc) {
+    return Finish16<Block>(k, a, isum, acc);
+  }
+  template <class Block>
+  FORMIGA_ALWAYS_INLINE static I RunSum(const I q[8], const int8_t* xs, const Rows<K8<Block>::kGroups>& k, int m) {
+    constexpr int kPerGroup = 64 / K8<Block>::kGroups;
+    I s = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int j0 = 0; j0 < 8; j0 += kPerGroup) {
+      s = _mm512_add_epi32(s, _mm512_mullo_epi32(GroupSum16<kPerGroup>(q + j0, xs + 4 * j0),
+                                                 _mm512_load_si512(&k.scale[(8 * m + j0) / kPerGroup])));
+    }
+    return s;
+  }
+};
 #endif  // FORMIGA_CPU_ZMM
 
 template <class Block>
@@ -821,7 +838,7 @@ void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
         const uint8_t* next = n + 32 <= n1 ? base + static_cast<size_t>(n + 16) * w.row_bytes : nullptr;
         for (int64_t t = 0; t < T; t += kTokTile) {
           const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
-          Rows16Tok<Block>(rp16, next, xq + t * nb, nb, nt, y + t * N + n, N);
+          RowsTok<Tok16, Block>(rp16, next, xq + t * nb, nb, nt, y + t * N + n, N, 16);
         }
       }
       n += 8;  // and 8 more by the loop
@@ -838,7 +855,7 @@ void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
     } else if (T < kTokMaxT) {
       for (int64_t t = 0; t < T; t += kTokTile) {
         const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
-        Rows8Tok<Block>(rp, next, xq + t * nb, nb, nt, y + t * N + n, N, nrows);
+        RowsTok<Tok8, Block>(rp, next, xq + t * nb, nb, nt, y + t * N + n, N, nrows);
       }
     } else {
       Rows8Strips<Block>(rp, xq, T, nb, y + n, N, nrows);
