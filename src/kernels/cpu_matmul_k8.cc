@@ -119,6 +119,22 @@ FORMIGA_ALWAYS_INLINE void LoadT16(const uint8_t* const rp[8], size_t off, __m25
   w[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
+// The vector operations the quant unpacking (Quants8) is written with, for
+// 8 rows in a ymm (V8) and, under FORMIGA_CPU_ZMM, 16 rows in a zmm (V16,
+// below): one body for both widths.
+struct V8 {
+  using T = __m256i;
+  FORMIGA_ALWAYS_INLINE static T And(T a, T b) { return _mm256_and_si256(a, b); }
+  FORMIGA_ALWAYS_INLINE static T Or(T a, T b) { return _mm256_or_si256(a, b); }
+  template <int n>
+  FORMIGA_ALWAYS_INLINE static T Srl16(T a) { return _mm256_srli_epi16(a, n); }
+  template <int n>
+  FORMIGA_ALWAYS_INLINE static T Sll16(T a) { return _mm256_slli_epi16(a, n); }
+  FORMIGA_ALWAYS_INLINE static T Bytes(int v) { return Mask8(v); }
+  // The 32-byte stretch at `off` of the rows, transposed (LoadT).
+  FORMIGA_ALWAYS_INLINE static void Load(const uint8_t* const* rp, size_t off, T r[8]) { LoadT(rp, off, r); }
+};
+
 // Per 32-bit lane, byte b0 into the low and b1 into the high int16 (bytes
 // -1: zero), as constant shuffle masks.
 template <int b0lo, int b0hi, int b1lo, int b1hi>
@@ -208,52 +224,53 @@ FORMIGA_ALWAYS_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Bl
 
 // Calls sink(v, q[v]) for v = 0..63 (see Rows8), ascending within each
 // sub-block.
-template <class Sink>
-FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ4_K*, Sink&& sink) {
+// V: the vector width (V8, V16; rp has that many rows).
+template <class V = V8, class Sink>
+FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const* rp, size_t ib, const BlockQ4_K*, Sink&& sink) {
   const size_t o = ib * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, qs);
-  const __m256i m4 = Mask8(0x0f);
+  const typename V::T m4 = V::Bytes(0x0f);
 #pragma GCC unroll 4
   for (int c = 0; c < 4; ++c) {
-    __m256i r[8];
-    LoadT(rp, o + 32 * c, r);
+    typename V::T r[8];
+    V::Load(rp, o + 32 * c, r);
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
-      sink(16 * c + j, _mm256_and_si256(r[j], m4));
-      sink(16 * c + 8 + j, _mm256_and_si256(_mm256_srli_epi16(r[j], 4), m4));
+      sink(16 * c + j, V::And(r[j], m4));
+      sink(16 * c + 8 + j, V::And(V::template Srl16<4>(r[j]), m4));
     }
   }
 }
 
 // Bit b of each byte moved to bit 4 (16-bit shifts by at most 4: the bit
 // stays within its byte).
-template <int b>
-FORMIGA_ALWAYS_INLINE __m256i Bit4(__m256i v) {
-  if constexpr (b < 4) return _mm256_and_si256(_mm256_slli_epi16(v, 4 - b), Mask8(0x10));
-  if constexpr (b == 4) return _mm256_and_si256(v, Mask8(0x10));
-  if constexpr (b > 4) return _mm256_and_si256(_mm256_srli_epi16(v, b - 4), Mask8(0x10));
+template <class V, int b>
+FORMIGA_ALWAYS_INLINE typename V::T Bit4(typename V::T v) {
+  if constexpr (b < 4) return V::And(V::template Sll16<4 - b>(v), V::Bytes(0x10));
+  if constexpr (b == 4) return V::And(v, V::Bytes(0x10));
+  if constexpr (b > 4) return V::And(V::template Srl16<b - 4>(v), V::Bytes(0x10));
 }
 
-template <int c, class Sink>
-FORMIGA_ALWAYS_INLINE void Quants8Q5Chunk(const uint8_t* const rp[8], size_t o, const __m256i qh[8], Sink&& sink) {
-  const __m256i m4 = Mask8(0x0f);
-  __m256i r[8];
-  LoadT(rp, o + offsetof(BlockQ5_K, qs) + 32 * c, r);
+template <class V, int c, class Sink>
+FORMIGA_ALWAYS_INLINE void Quants8Q5Chunk(const uint8_t* const* rp, size_t o, const typename V::T qh[8], Sink&& sink) {
+  const typename V::T m4 = V::Bytes(0x0f);
+  typename V::T r[8];
+  V::Load(rp, o + offsetof(BlockQ5_K, qs) + 32 * c, r);
 #pragma GCC unroll 8
   for (int j = 0; j < 8; ++j) {
-    sink(16 * c + j, _mm256_or_si256(_mm256_and_si256(r[j], m4), Bit4<2 * c>(qh[j])));
-    sink(16 * c + 8 + j, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r[j], 4), m4), Bit4<2 * c + 1>(qh[j])));
+    sink(16 * c + j, V::Or(V::And(r[j], m4), Bit4<V, 2 * c>(qh[j])));
+    sink(16 * c + 8 + j, V::Or(V::And(V::template Srl16<4>(r[j]), m4), Bit4<V, 2 * c + 1>(qh[j])));
   }
 }
 
-template <class Sink>
-FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ5_K*, Sink&& sink) {
+template <class V = V8, class Sink>
+FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const* rp, size_t ib, const BlockQ5_K*, Sink&& sink) {
   const size_t o = ib * sizeof(BlockQ5_K);
-  __m256i qh[8];
-  LoadT(rp, o + offsetof(BlockQ5_K, qh), qh);
-  Quants8Q5Chunk<0>(rp, o, qh, sink);
-  Quants8Q5Chunk<1>(rp, o, qh, sink);
-  Quants8Q5Chunk<2>(rp, o, qh, sink);
-  Quants8Q5Chunk<3>(rp, o, qh, sink);
+  typename V::T qh[8];
+  V::Load(rp, o + offsetof(BlockQ5_K, qh), qh);
+  Quants8Q5Chunk<V, 0>(rp, o, qh, sink);
+  Quants8Q5Chunk<V, 1>(rp, o, qh, sink);
+  Quants8Q5Chunk<V, 2>(rp, o, qh, sink);
+  Quants8Q5Chunk<V, 3>(rp, o, qh, sink);
 }
 
 // ---- Q6_K: ql[128], qh[64], scales[16] (int8), d (f16). Per half h:
@@ -299,29 +316,26 @@ FORMIGA_ALWAYS_INLINE void Head8(const uint8_t* const rp[8], size_t ib, const Bl
   k.d = k.dm = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(dh)));
 }
 
-template <class Sink>
-FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const rp[8], size_t ib, const BlockQ6_K*, Sink&& sink) {
+template <class V = V8, class Sink>
+FORMIGA_ALWAYS_INLINE void Quants8(const uint8_t* const* rp, size_t ib, const BlockQ6_K*, Sink&& sink) {
   const size_t o = ib * sizeof(BlockQ6_K);
-  const __m256i m4 = Mask8(0x0f), m30 = Mask8(0x30);
+  const typename V::T m4 = V::Bytes(0x0f), m30 = V::Bytes(0x30);
 #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {
     // ql's first 32 bytes hold quarters 0 and 2, the next 32 quarters 1 and 3.
-    __m256i l[8], qh[8];
-    LoadT(rp, o + offsetof(BlockQ6_K, qh) + 32 * h, qh);
-    LoadT(rp, o + offsetof(BlockQ6_K, ql) + 64 * h, l);
+    typename V::T l[8], qh[8];
+    V::Load(rp, o + offsetof(BlockQ6_K, qh) + 32 * h, qh);
+    V::Load(rp, o + offsetof(BlockQ6_K, ql) + 64 * h, l);
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
-      sink(32 * h + j, _mm256_or_si256(_mm256_and_si256(l[j], m4), _mm256_and_si256(_mm256_slli_epi16(qh[j], 4), m30)));
-      sink(32 * h + 16 + j,
-           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l[j], 4), m4), _mm256_and_si256(qh[j], m30)));
+      sink(32 * h + j, V::Or(V::And(l[j], m4), V::And(V::template Sll16<4>(qh[j]), m30)));
+      sink(32 * h + 16 + j, V::Or(V::And(V::template Srl16<4>(l[j]), m4), V::And(qh[j], m30)));
     }
-    LoadT(rp, o + offsetof(BlockQ6_K, ql) + 64 * h + 32, l);
+    V::Load(rp, o + offsetof(BlockQ6_K, ql) + 64 * h + 32, l);
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
-      sink(32 * h + 8 + j,
-           _mm256_or_si256(_mm256_and_si256(l[j], m4), _mm256_and_si256(_mm256_slli_epi16(qh[j], 2), m30)));
-      sink(32 * h + 24 + j, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l[j], 4), m4),
-                                            _mm256_and_si256(_mm256_srli_epi16(qh[j], 2), m30)));
+      sink(32 * h + 8 + j, V::Or(V::And(l[j], m4), V::And(V::template Sll16<2>(qh[j]), m30)));
+      sink(32 * h + 24 + j, V::Or(V::And(V::template Srl16<4>(l[j]), m4), V::And(V::template Srl16<2>(qh[j]), m30)));
     }
   }
 }
@@ -672,14 +686,14 @@ struct Rows16 {
 
 constexpr int kStrip16 = 4;
 
-FORMIGA_ALWAYS_INLINE void StoreHalf(void* slot, int half, __m256i v) {
-  _mm256_store_si256(reinterpret_cast<__m256i*>(slot) + half, v);
-}
-
 FORMIGA_ALWAYS_INLINE __m512i Bcast4Z(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
+}
+
+FORMIGA_ALWAYS_INLINE void StoreHalf(void* slot, int half, __m256i v) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(slot) + half, v);
 }
 
 template <class Block>
@@ -698,6 +712,195 @@ FORMIGA_ALWAYS_INLINE void Unpack16(const uint8_t* const rp[16], size_t ib, Rows
     StoreHalf(&k.dm, half, _mm256_castps_si256(head.dm));
     Quants8(r, ib, static_cast<const Block*>(nullptr), [&](int v, __m256i q) K8_LAMBDA { StoreHalf(&k.q[v], half, q); });
   }
+}
+
+FORMIGA_ALWAYS_INLINE void LoadT16x32(const uint8_t* const* rp, size_t off, __m512i r[8]) {
+  // R[i] = rows i | i + 4 and R[4 + i] = rows 8 + i | 12 + i (i < 4), so the
+  // 256-bit halves transpose as Transpose8x32's inputs and the last step
+  // (one vshufi64x2 per output) leaves row i in lane i.
+  __m512i R[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    R[i] = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(rp[i] + off)), Load32(rp[i + 4] + off), 1);
+    R[4 + i] = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(rp[8 + i] + off)), Load32(rp[12 + i] + off), 1);
+  }
+  __m512i u[8];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    const __m512i* a = R + 4 * h;
+    const __m512i t0 = _mm512_unpacklo_epi32(a[0], a[1]), t1 = _mm512_unpackhi_epi32(a[0], a[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(a[2], a[3]), t3 = _mm512_unpackhi_epi32(a[2], a[3]);
+    // u[4h + k], 128-bit lanes: words k | k + 4 of rows 8h + 0-3, then of 8h + 4-7.
+    u[4 * h + 0] = _mm512_unpacklo_epi64(t0, t2);
+    u[4 * h + 1] = _mm512_unpackhi_epi64(t0, t2);
+    u[4 * h + 2] = _mm512_unpacklo_epi64(t1, t3);
+    u[4 * h + 3] = _mm512_unpackhi_epi64(t1, t3);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    r[k] = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x88);      // lanes 0, 2 of each: word k
+    r[k + 4] = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xdd);  // lanes 1, 3: word k + 4
+  }
+}
+
+struct V16 {
+  using T = __m512i;
+  FORMIGA_ALWAYS_INLINE static T And(T a, T b) { return _mm512_and_si512(a, b); }
+  FORMIGA_ALWAYS_INLINE static T Or(T a, T b) { return _mm512_or_si512(a, b); }
+  template <int n>
+  FORMIGA_ALWAYS_INLINE static T Srl16(T a) { return _mm512_srli_epi16(a, n); }
+  template <int n>
+  FORMIGA_ALWAYS_INLINE static T Sll16(T a) { return _mm512_slli_epi16(a, n); }
+  FORMIGA_ALWAYS_INLINE static T Bytes(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+  FORMIGA_ALWAYS_INLINE static void Load(const uint8_t* const* rp, size_t off, T r[8]) { LoadT16x32(rp, off, r); }
+};
+
+// ShufDword for 16 lanes.
+template <int b0lo, int b0hi, int b1lo, int b1hi>
+FORMIGA_ALWAYS_INLINE __m512i ShufDwordZ(__m512i v) {
+  constexpr auto m = [](int lane, int b) -> char { return b < 0 ? char(-128) : static_cast<char>(4 * lane + b); };
+  const __m128i mask = _mm_setr_epi8(m(0, b0lo), m(0, b0hi), m(0, b1lo), m(0, b1hi), m(1, b0lo), m(1, b0hi),
+                                     m(1, b1lo), m(1, b1hi), m(2, b0lo), m(2, b0hi), m(2, b1lo), m(2, b1hi),
+                                     m(3, b0lo), m(3, b0hi), m(3, b1lo), m(3, b1hi));
+  return _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(mask));
+}
+
+// LoadT16 for 16 rows: w[m] lane i = bytes 4m..4m+3 at `off` of row i (the
+// loads put rows i, i + 4, i + 8, i + 12 in the 128-bit lanes).
+FORMIGA_ALWAYS_INLINE void LoadT16Z(const uint8_t* const* rp, size_t off, __m512i w[4]) {
+  __m512i a[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    a[i] = _mm512_inserti32x4(_mm512_setzero_si512(), Load16(rp[i] + off), 0);
+    a[i] = _mm512_inserti32x4(a[i], Load16(rp[i + 4] + off), 1);
+    a[i] = _mm512_inserti32x4(a[i], Load16(rp[i + 8] + off), 2);
+    a[i] = _mm512_inserti32x4(a[i], Load16(rp[i + 12] + off), 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(a[0], a[1]), t1 = _mm512_unpackhi_epi32(a[0], a[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(a[2], a[3]), t3 = _mm512_unpackhi_epi32(a[2], a[3]);
+  w[0] = _mm512_unpacklo_epi64(t0, t2);
+  w[1] = _mm512_unpackhi_epi64(t0, t2);
+  w[2] = _mm512_unpacklo_epi64(t1, t3);
+  w[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// Head8 (VNNI) of Q4_K/Q5_K for 16 rows, in zmm: the same values lane by lane.
+template <class Block>
+FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<8>& k) {
+  static_assert(offsetof(Block, scales) == 4);
+  __m512i w[4];
+  LoadT16Z(rp, ib * sizeof(Block), w);
+  const __m512i lo16 = _mm512_and_si512(w[0], _mm512_set1_epi32(0xffff));
+#if FORMIGA_CPU_ZMM_EMULATED
+  // (SIMDe 0.7 has no 512-bit vpmovdw or vcvtph2ps.)
+  alignas(64) int32_t dd[16];
+  alignas(32) uint16_t d[16], dm[16];
+  _mm512_store_si512(dd, w[0]);
+  for (int i = 0; i < 16; ++i) d[i] = static_cast<uint16_t>(dd[i]), dm[i] = static_cast<uint16_t>(dd[i] >> 16);
+  const auto cvt = [](const uint16_t* h) {
+    const __m256 lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+    const __m256 hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h + 8)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+  };
+  (void)lo16;
+  k.d = cvt(d);
+  k.dm = cvt(dm);
+#else
+  k.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(lo16));
+  k.dm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(w[0], 16)));
+#endif
+  const __m512i k1 = _mm512_set1_epi8(0x3f), k2 = _mm512_set1_epi8(0x0f), k3 = _mm512_set1_epi8(0x03);
+  const __m512i s03 = _mm512_and_si512(w[1], k1);
+  const __m512i m03 = _mm512_and_si512(w[2], k1);
+  const __m512i s47 = _mm512_or_si512(_mm512_and_si512(w[3], k2),
+                                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w[1], 6), k3), 4));
+  const __m512i m47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w[3], 4), k2),
+                                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w[2], 6), k3), 4));
+  k.scale[0] = ShufDwordZ<0, -1, -1, -1>(s03);
+  k.scale[1] = ShufDwordZ<1, -1, -1, -1>(s03);
+  k.scale[2] = ShufDwordZ<2, -1, -1, -1>(s03);
+  k.scale[3] = ShufDwordZ<3, -1, -1, -1>(s03);
+  k.scale[4] = ShufDwordZ<0, -1, -1, -1>(s47);
+  k.scale[5] = ShufDwordZ<1, -1, -1, -1>(s47);
+  k.scale[6] = ShufDwordZ<2, -1, -1, -1>(s47);
+  k.scale[7] = ShufDwordZ<3, -1, -1, -1>(s47);
+  k.minp[0] = ShufDwordZ<0, -1, 0, -1>(m03);
+  k.minp[1] = ShufDwordZ<1, -1, 1, -1>(m03);
+  k.minp[2] = ShufDwordZ<2, -1, 2, -1>(m03);
+  k.minp[3] = ShufDwordZ<3, -1, 3, -1>(m03);
+  k.minp[4] = ShufDwordZ<0, -1, 0, -1>(m47);
+  k.minp[5] = ShufDwordZ<1, -1, 1, -1>(m47);
+  k.minp[6] = ShufDwordZ<2, -1, 2, -1>(m47);
+  k.minp[7] = ShufDwordZ<3, -1, 3, -1>(m47);
+}
+
+// Arithmetic shift right of each int32 by 24 (SIMDe 0.7 has no 512-bit
+// vpsrad: two 256-bit ones in the emulated build).
+FORMIGA_ALWAYS_INLINE __m512i Srai32By24(__m512i v) {
+#if FORMIGA_CPU_ZMM_EMULATED
+  const __m256i lo = _mm256_srai_epi32(_mm512_castsi512_si256(v), 24);
+  const __m256i hi = _mm256_srai_epi32(_mm512_extracti64x4_epi64(v, 1), 24);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+#else
+  return _mm512_srai_epi32(v, 24);
+#endif
+}
+
+// Head8 (VNNI) of Q6_K for 16 rows, in zmm: the same values lane by lane.
+FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<16>& k) {
+  const size_t o = ib * sizeof(BlockQ6_K);
+  __m512i w[4];
+  LoadT16Z(rp, o + offsetof(BlockQ6_K, scales), w);  // byte b of w[m] = scale 4m + b
+  k.scale[0] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[0]));
+  k.scale[1] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[0]));
+  k.scale[2] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[0]));
+  k.scale[3] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[0]));
+  k.scale[4] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[1]));
+  k.scale[5] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[1]));
+  k.scale[6] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[1]));
+  k.scale[7] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[1]));
+  k.scale[8] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[2]));
+  k.scale[9] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[2]));
+  k.scale[10] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[2]));
+  k.scale[11] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[2]));
+  k.scale[12] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[3]));
+  k.scale[13] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[3]));
+  k.scale[14] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[3]));
+  k.scale[15] = Srai32By24(ShufDwordZ<-1, -1, -1, 3>(w[3]));
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    k.minp[2 * m] = _mm512_srai_epi16((ShufDwordZ<-1, 0, -1, 1>(w[m])), 3);
+    k.minp[2 * m + 1] = _mm512_srai_epi16((ShufDwordZ<-1, 2, -1, 3>(w[m])), 3);
+  }
+  alignas(32) uint16_t dh[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) std::memcpy(&dh[i], rp[i] + o + offsetof(BlockQ6_K, d), 2);
+#if FORMIGA_CPU_ZMM_EMULATED
+  // (SIMDe 0.7 has no 512-bit vcvtph2ps.)
+  const __m256 lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
+  const __m256 hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh + 8)));
+  k.d = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+#else
+  k.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dh)));
+#endif
+  k.dm = k.d;
+}
+
+// Unpack16 done in zmm: the head decoded on 16 lanes (Head16Z, Head8's
+// operations lane by lane) and the quants transposed in zmm (Quants8 with
+// V16: LoadT16x32's 32 shuffles per 32-byte stretch where two 8-row LoadT
+// take 48). The same values in every lane. Batched decode (Tok16) uses it:
+// 1.1B Q4_K_M --batch 8 205-216 -> 231-234 t/s; the prefill strips keep
+// Unpack16 (with this one pp512 was 2-5 % slower, 5 alternating pairs).
+template <class Block>
+FORMIGA_ALWAYS_INLINE void Unpack16Z(const uint8_t* const rp[16], size_t ib, Rows16<K8<Block>::kGroups>& k) {
+  if constexpr (K8<Block>::kGroups == 8) {
+    Head16Z<Block>(rp, ib, k);
+  } else {
+    Head16Z(rp, ib, k);
+  }
+  Quants8<V16>(rp, ib, static_cast<const Block*>(nullptr),
+               [&](int v, __m512i q) K8_LAMBDA { _mm512_store_si512(&k.q[v], q); });
 }
 
 // GroupSumVnni for 16 lanes.
@@ -803,7 +1006,7 @@ struct Tok16 {
   FORMIGA_ALWAYS_INLINE static void StoreF(float* p, F v) { _mm512_store_ps(p, v); }
   template <class Block>
   FORMIGA_ALWAYS_INLINE static void Unpack(const uint8_t* const* rp, size_t ib, Rows<K8<Block>::kGroups>& k) {
-    Unpack16<Block>(rp, ib, k);
+    Unpack16Z<Block>(rp, ib, k);
   }
   template <class Block>
   FORMIGA_ALWAYS_INLINE static F Finish(const Rows<K8<Block>::kGroups>& k, const BlockQ8_K& a, I isum, F acc) {
