@@ -790,23 +790,16 @@ FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<8
   static_assert(offsetof(Block, scales) == 4);
   __m512i w[4];
   LoadT16Z(rp, ib * sizeof(Block), w);
-  const __m512i lo16 = _mm512_and_si512(w[0], _mm512_set1_epi32(0xffff));
 #if FORMIGA_CPU_ZMM_EMULATED
-  // (SIMDe 0.7 has no 512-bit vpmovdw or vcvtph2ps.)
+  // (SIMDe 0.7 has no 512-bit vpmovdw.)
   alignas(64) int32_t dd[16];
   alignas(32) uint16_t d[16], dm[16];
   _mm512_store_si512(dd, w[0]);
   for (int i = 0; i < 16; ++i) d[i] = static_cast<uint16_t>(dd[i]), dm[i] = static_cast<uint16_t>(dd[i] >> 16);
-  const auto cvt = [](const uint16_t* h) {
-    const __m256 lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
-    const __m256 hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h + 8)));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-  };
-  (void)lo16;
-  k.d = cvt(d);
-  k.dm = cvt(dm);
+  k.d = F16x16(d);
+  k.dm = F16x16(dm);
 #else
-  k.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(lo16));
+  k.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(w[0], _mm512_set1_epi32(0xffff))));
   k.dm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(w[0], 16)));
 #endif
   const __m512i k1 = _mm512_set1_epi8(0x3f), k2 = _mm512_set1_epi8(0x0f), k3 = _mm512_set1_epi8(0x03);
@@ -875,14 +868,7 @@ FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<1
   alignas(32) uint16_t dh[16];
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) std::memcpy(&dh[i], rp[i] + o + offsetof(BlockQ6_K, d), 2);
-#if FORMIGA_CPU_ZMM_EMULATED
-  // (SIMDe 0.7 has no 512-bit vcvtph2ps.)
-  const __m256 lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
-  const __m256 hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh + 8)));
-  k.d = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-#else
-  k.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dh)));
-#endif
+  k.d = F16x16(dh);
   k.dm = k.d;
 }
 

@@ -504,9 +504,7 @@ FORMIGA_ALWAYS_INLINE void Transpose16Z(const uint8_t* w, size_t s, int off, __m
 // (Gather8F16 twice). NOTE: the shuffle ports are this kernel's limit; a
 // 16-row transpose of word 0 was 20 % slower, vpgatherdd 25 % (Zen 5).
 FORMIGA_ALWAYS_INLINE __m512 Gather16F16(const uint8_t* w, size_t s) {
-  const __m256 lo = Gather8F16(w, w + 4 * s, s, 3 * s, 0);
-  const __m256 hi = Gather8F16(w + 8 * s, w + 12 * s, s, 3 * s, 0);
-  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+  return Join16(Gather8F16(w, w + 4 * s, s, 3 * s, 0), Gather8F16(w + 8 * s, w + 12 * s, s, 3 * s, 0));
 }
 
 FORMIGA_ALWAYS_INLINE __m512i Bcast4Z(const int8_t* p) {
