@@ -10,6 +10,13 @@
 // ever materialized. KV heads are shared by H/KH query heads (GQA/MQA).
 //
 // Shapes: q, out (T, H, D); cache K/V [n_blocks][block_size][KH][D].
+//
+// This file is also the body of the avx512-vnni tier's attention
+// (isa/avx512_attention.cc, and isa/emulated_attention.cc for cpu_isa_test):
+// there FORMIGA_CPU_ZMM is 1, FORMIGA_ATTN_NS names the namespace of its
+// AttentionItems, and a GQA group's heads are scored and accumulated
+// together, up to 4 at a time, in 512-bit vectors (AttentionRunZ), with
+// exactly the operations of the code below, lane for lane.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,8 +26,15 @@
 
 #include "kernels/cpu_kernels.h"
 #include "kernels/cpu_simd.h"
+#include "kernels/isa/tier.h"
 
-namespace formiga::cpu {
+#ifdef FORMIGA_ATTN_NS
+#define FORMIGA_ATTN_NAMESPACE formiga::cpu::FORMIGA_ATTN_NS
+#else
+#define FORMIGA_ATTN_NAMESPACE formiga::cpu
+#endif
+
+namespace FORMIGA_ATTN_NAMESPACE {
 namespace {
 
 constexpr int64_t kChunk = 64;  // positions scored before each rescale of acc
@@ -170,6 +184,164 @@ void ConvertRows(const void* cache, const int64_t* offs, int64_t D, int64_t n, f
   }
 }
 
+// One head's online-softmax step over a chunk: scores [0, n) (the scaled
+// dot products; the buffer holds n rounded up to 8) become the chunk's
+// weights exp(s - m'), padded with zeros to a multiple of 8; ml = (m, l),
+// the running max and sum, become (m', l · alpha + Σ weights). Returns alpha
+// = exp(m - m'), the factor that rescales the head's output sum.
+FORMIGA_ALWAYS_INLINE float SoftmaxChunk(float* scores, int64_t n, float softcap, float* ml) {
+  const int64_t n8 = (n + 7) / 8 * 8;
+  const float m = ml[0], l = ml[1];
+  int64_t j;
+  for (j = n; j < n8; ++j) scores[j] = -INFINITY;
+  if (softcap > 0.0f) {
+    const __m256 cap = _mm256_set1_ps(softcap), inv = _mm256_set1_ps(1.0f / softcap);
+    for (j = 0; j < n8; j += 8) {
+      const __m256 sc = _mm256_loadu_ps(scores + j);
+      _mm256_storeu_ps(scores + j, _mm256_mul_ps(cap, Tanh(_mm256_mul_ps(sc, inv))));
+    }
+  }
+  float cmax = m;
+  for (j = 0; j < n; ++j) cmax = std::max(cmax, scores[j]);
+  const float alpha = m == -INFINITY ? 0.0f : std::exp(m - cmax);
+  const __m256 vmax = _mm256_set1_ps(cmax);
+  __m256 vsum = _mm256_setzero_ps();
+  for (j = 0; j < n8; j += 8) {
+    __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
+    // Padding lanes (positions >= n) must weigh exactly 0.
+    const __m256i lane =
+        _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
+    e = _mm256_and_ps(e, valid);
+    _mm256_storeu_ps(scores + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  ml[0] = cmax;
+  ml[1] = l * alpha + HSum(vsum);
+  return alpha;
+}
+
+#if FORMIGA_CPU_ZMM
+// ---- The 512-bit build (FORMIGA_CPU_ZMM): HB heads of a GQA group at once,
+// D % 16 == 0. A 16-column step of a score is Dot's step, acc0 (the first 8
+// columns) in the low lanes and acc1 (the next 8) in the high ones, so
+// Low + High is Dot's acc0 + acc1 before the same HSum / HSum4; an output
+// column's lane gets Accumulate's rescale and its FMAs in position order.
+// Sharing: each K/V row's 16-column stretch is loaded and converted once
+// for the HB heads (the 256-bit code converts it once per head).
+
+FORMIGA_ALWAYS_INLINE __m256 LowPlusHigh(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+// 16 elements of a KV array from element i, as f32 (f16 or f32 rows).
+template <DType kType>
+FORMIGA_ALWAYS_INLINE __m512 LoadKv16(const void* base, int64_t i) {
+  if constexpr (kType == DType::kF16) {
+    const uint16_t* h = static_cast<const uint16_t*>(base) + i;
+#if FORMIGA_CPU_ZMM_EMULATED
+    return Join16(LoadF16(h), LoadF16(h + 8));  // SIMDe 0.7: no 512-bit vcvtph2ps
+#else
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
+#endif
+  } else {
+    return _mm512_loadu_ps(static_cast<const float*>(base) + i);
+  }
+}
+
+// scores[h * kChunk + j] = Dot(q_h, k_j) * scale for heads h < HB (q_h = q
+// + h D) and positions j < n: Dot4's operations for each 4 positions, Dot's
+// for the rest.
+template <DType kType, int HB>
+FORMIGA_ALWAYS_INLINE void ScoresZ(const float* q, const void* kb, const int64_t* offs, int64_t n, int64_t D,
+                                   float scale, float* scores) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m512 a[HB][4];
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) a[h][r] = _mm512_setzero_ps();
+    }
+    for (int64_t d = 0; d < D; d += 16) {
+      __m512 k[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) k[r] = LoadKv16<kType>(kb, offs[j + r] + d);
+#pragma GCC unroll 4
+      for (int h = 0; h < HB; ++h) {
+        const __m512 qv = _mm512_loadu_ps(q + h * D + d);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) a[h][r] = _mm512_fmadd_ps(qv, k[r], a[h][r]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+      const __m128 s = HSum4(LowPlusHigh(a[h][0]), LowPlusHigh(a[h][1]), LowPlusHigh(a[h][2]), LowPlusHigh(a[h][3]));
+      _mm_storeu_ps(scores + h * kChunk + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
+    }
+  }
+  for (; j < n; ++j) {
+    __m512 a[HB];
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) a[h] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 16) {
+      const __m512 k = LoadKv16<kType>(kb, offs[j] + d);
+#pragma GCC unroll 4
+      for (int h = 0; h < HB; ++h) a[h] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * D + d), k, a[h]);
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) scores[h * kChunk + j] = HSum(LowPlusHigh(a[h])) * scale;
+  }
+}
+
+// acc_h (D, at acc + h D) = acc_h * alpha[h] + Σ_j p_h[j] v_j for heads h <
+// HB, kW 16-column chunks from column d.
+template <DType kType, int HB, int kW>
+FORMIGA_ALWAYS_INLINE void AccumulateZW(float* acc, const float* alpha, const float* p, const int64_t* voff,
+                                        int64_t n, const void* vb, int64_t D, int64_t d) {
+  __m512 a[HB][kW];
+#pragma GCC unroll 4
+  for (int h = 0; h < HB; ++h) {
+    const __m512 va = _mm512_set1_ps(alpha[h]);
+#pragma GCC unroll 8
+    for (int k = 0; k < kW; ++k) a[h][k] = _mm512_mul_ps(_mm512_loadu_ps(acc + h * D + d + 16 * k), va);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    __m512 v[kW];
+#pragma GCC unroll 8
+    for (int k = 0; k < kW; ++k) v[k] = LoadKv16<kType>(vb, voff[j] + d + 16 * k);
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+      const __m512 pj = _mm512_set1_ps(p[h * kChunk + j]);
+#pragma GCC unroll 8
+      for (int k = 0; k < kW; ++k) a[h][k] = _mm512_fmadd_ps(pj, v[k], a[h][k]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int h = 0; h < HB; ++h) {
+#pragma GCC unroll 8
+    for (int k = 0; k < kW; ++k) _mm512_storeu_ps(acc + h * D + d + 16 * k, a[h][k]);
+  }
+}
+
+// One chunk of n positions for the HB heads from q (their queries, D apart),
+// acc (their output sums) and ml (their (m, l) pairs): scores, each head's
+// SoftmaxChunk, accumulation. 4 x HB accumulators of 16 columns at most
+// (one head: 8, as Accumulate4 keeps 8 chains of 8).
+template <DType kType, int HB>
+void HeadsZ(const float* q, const void* kb, const int64_t* offs, int64_t n, const void* vb, const AttentionParams& p,
+            float* scores, float* acc, float* ml) {
+  const int64_t D = p.head_dim;
+  ScoresZ<kType, HB>(q, kb, offs, n, D, p.scale, scores);
+  float alpha[HB];
+  for (int h = 0; h < HB; ++h) alpha[h] = SoftmaxChunk(scores + h * kChunk, n, p.softcap, ml + 2 * h);
+  constexpr int kW = HB == 1 ? 8 : 4;
+  int64_t d = 0;
+  for (; d + 16 * kW <= D; d += 16 * kW) AccumulateZW<kType, HB, kW>(acc, alpha, scores, offs, n, vb, D, d);
+  for (; d < D; d += 16) AccumulateZW<kType, HB, 1>(acc, alpha, scores, offs, n, vb, D, d);
+}
+#endif  // FORMIGA_CPU_ZMM
+
 // The query heads [h0, h1) of token t, which share KV head kh, chunk by
 // chunk of kChunk positions from lo: scores (4 positions at a time), online
 // softmax, accumulation (4 column chunks at a time). f16 and f32 rows are
@@ -194,13 +366,15 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
   // costs little beside the load.
   constexpr bool kConvert = kType == DType::kQ8_0;
   constexpr DType kRead = kConvert ? DType::kF32 : kType;  // what Dot4/Accumulate4 read
+  constexpr bool kZmm = FORMIGA_CPU_ZMM;
   thread_local std::vector<float> buf;
-  const size_t need = static_cast<size_t>((kConvert ? 2 * kChunk * D : 0) + nh * (D + 2));
+  const size_t need = static_cast<size_t>((kConvert ? 2 * kChunk * D : 0) + nh * (D + 2) + (kZmm ? 4 * kChunk : 0));
   if (buf.size() < need) buf.resize(need);
   float* kf = buf.data();
   float* vf = kf + (kConvert ? kChunk * D : 0);
   float* acc = vf + (kConvert ? kChunk * D : 0);  // nh x D
   float* ml = acc + nh * D;                       // nh x (m, l)
+  [[maybe_unused]] float* zscores = ml + 2 * nh;  // HeadsZ: 4 x kChunk
   std::fill(acc, acc + nh * D, 0.0f);
   for (int64_t i = 0; i < nh; ++i) {
     ml[2 * i] = -INFINITY;
@@ -224,11 +398,22 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
       vb = vf;
       offs = f32_offs;
     }
-    const int64_t n8 = (n + 7) / 8 * 8;
     for (int64_t i = 0; i < nh; ++i) {
       const float* qh = q + (t * H + h0 + i) * D;
       float* acch = acc + i * D;
-      float m = ml[2 * i], l = ml[2 * i + 1];
+#if FORMIGA_CPU_ZMM
+      if (D % 16 == 0) {
+        const int64_t hb = std::min<int64_t>(4, nh - i);
+        switch (hb) {
+          case 1: HeadsZ<kRead, 1>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
+          case 2: HeadsZ<kRead, 2>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
+          case 3: HeadsZ<kRead, 3>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
+          default: HeadsZ<kRead, 4>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
+        }
+        i += hb - 1;
+        continue;
+      }
+#endif
       int64_t j = 0;
       if (D % 8 == 0) {
         for (; j + 4 <= n; j += 4) {
@@ -236,31 +421,7 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
         }
       }
       for (; j < n; ++j) scores[j] = Dot<kRead>(qh, kb, offs[j], D) * p.scale;
-      for (j = n; j < n8; ++j) scores[j] = -INFINITY;
-      if (p.softcap > 0.0f) {
-        const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
-        for (j = 0; j < n8; j += 8) {
-          const __m256 sc = _mm256_loadu_ps(scores + j);
-          _mm256_storeu_ps(scores + j, _mm256_mul_ps(cap, Tanh(_mm256_mul_ps(sc, inv))));
-        }
-      }
-      float cmax = m;
-      for (j = 0; j < n; ++j) cmax = std::max(cmax, scores[j]);
-      const float alpha = m == -INFINITY ? 0.0f : std::exp(m - cmax);
-      const __m256 vmax = _mm256_set1_ps(cmax);
-      __m256 vsum = _mm256_setzero_ps();
-      for (j = 0; j < n8; j += 8) {
-        __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
-        // Padding lanes (positions >= n) must weigh exactly 0.
-        const __m256i lane =
-            _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
-        e = _mm256_and_ps(e, valid);
-        _mm256_storeu_ps(scores + j, e);
-        vsum = _mm256_add_ps(vsum, e);
-      }
-      ml[2 * i] = cmax;
-      ml[2 * i + 1] = l * alpha + HSum(vsum);
+      const float alpha = SoftmaxChunk(scores, n, p.softcap, ml + 2 * i);
       Accumulate4<kRead>(acch, alpha, scores, offs, n, vb, D);
     }
   }
@@ -285,8 +446,6 @@ void AttentionTyped(const float* q, const KvLayerView& kv, const AttentionBatch&
 
 }  // namespace
 
-int64_t AttentionScratchFloats(int64_t /*head_dim*/) { return kChunk; }
-
 void AttentionItems(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                     float* out, int64_t i0, int64_t i1, float* scratch) {
   switch (kv.layout.type) {
@@ -295,6 +454,10 @@ void AttentionItems(const float* q, const KvLayerView& kv, const AttentionBatch&
     default: AttentionTyped<DType::kF32>(q, kv, batch, p, out, i0, i1, scratch); break;
   }
 }
+
+#ifndef FORMIGA_ATTN_NS  // the AVX2 build alone: what every tier shares
+
+int64_t AttentionScratchFloats(int64_t /*head_dim*/) { return kChunk; }
 
 void StoreKvRows(const float* k, const float* v, const AttentionBatch& batch, const KvLayerView& kv, int64_t t0,
                  int64_t t1) {
@@ -321,4 +484,6 @@ void StoreKvRows(const float* k, const float* v, const AttentionBatch& batch, co
   }
 }
 
-}  // namespace formiga::cpu
+#endif  // !FORMIGA_ATTN_NS
+
+}  // namespace FORMIGA_ATTN_NAMESPACE

@@ -35,27 +35,32 @@ constexpr int64_t kMinDecodeRows = 32;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The MatMul kernels of one ISA tier (cpu_kernels.h): every ActQ8 type
-// (Q4_0..Q8_0), every Q8_K type (Q2_K..Q6_K) and the float types (F32, F16,
-// BF16: AVX2 but in the avx512-vnni tier, whose float kernels take their
-// activations reordered by float_join; null: x as it is).
+// The kernels of one ISA tier (cpu_kernels.h): the MatMuls of every ActQ8
+// type (Q4_0..Q8_0), every Q8_K type (Q2_K..Q6_K) and the float types (F32,
+// F16, BF16: AVX2 but in the avx512-vnni tier, whose float kernels take
+// their activations reordered by float_join; null: x as it is), and
+// attention (AVX2 but in the avx512-vnni tier).
 struct TierKernels {
   void (*q8_rows)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
   void (*q8k_rows)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
   void (*float_rows)(const WeightView&, const float*, int64_t, float*, int64_t, int64_t);
   void (*float_join)(const float*, int64_t, int64_t, int64_t, float*);
+  void (*attention)(const float*, const KvLayerView&, const AttentionBatch&, const AttentionParams&, float*, int64_t,
+                    int64_t, float*);
 };
 
 TierKernels KernelsOf(CpuIsa isa) {
   switch (isa) {
 #if defined(__x86_64__)
     case CpuIsa::kAvxVnni:
-      return {cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows, cpu::MatMulFloatRows, nullptr};
+      return {cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows, cpu::MatMulFloatRows, nullptr,
+              cpu::AttentionItems};
     case CpuIsa::kAvx512Vnni:
       return {cpu::avx512_vnni::MatMulQ8Rows, cpu::avx512_vnni::MatMulQ8KRows, cpu::avx512::MatMulFloatRows,
-              cpu::avx512::JoinActs};
+              cpu::avx512::JoinActs, cpu::avx512::AttentionItems};
 #endif
-    default: return {cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows, cpu::MatMulFloatRows, nullptr};
+    default:
+      return {cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows, cpu::MatMulFloatRows, nullptr, cpu::AttentionItems};
   }
 }
 
@@ -253,13 +258,13 @@ class CpuBackend final : public Backend {
     int64_t max_pos = 0;
     for (int64_t t = 0; t < batch.n_tokens; ++t) max_pos = std::max<int64_t>(max_pos, batch.positions[t] + 1);
     if (items * max_pos * p.head_dim < kInlineWork || pool_.n_threads() == 1) {
-      cpu::AttentionItems(q, kv, batch, p, out, 0, items, scratch);
+      tier_.attention(q, kv, batch, p, out, 0, items, scratch);
       return;
     }
     const int64_t per_task = std::max<int64_t>(1, items / 256);
     pool_.Run(CeilDiv(items, per_task), [&](int64_t task, int thread) {
-      cpu::AttentionItems(q, kv, batch, p, out, task * per_task, std::min(items, (task + 1) * per_task),
-                          scratch + thread * per_thread);
+      tier_.attention(q, kv, batch, p, out, task * per_task, std::min(items, (task + 1) * per_task),
+                      scratch + thread * per_thread);
     });
   }
 

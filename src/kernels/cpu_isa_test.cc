@@ -14,7 +14,8 @@
 //    so (stdout and the test's properties) and runs the rest.
 //
 // The avx512-vnni tier also has 512-bit float MatMuls (F32, F16, BF16;
-// isa/avx512_float.cc), checked the same two ways.
+// isa/avx512_float.cc) and attention (isa/avx512_attention.cc), checked the
+// same two ways.
 //
 // Types: every integer weight type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)
 // through the tier's full entry points (MatMulQ8Rows / MatMulQ8KRows).
@@ -28,6 +29,7 @@
 // files: were any of them to saturate, the (exact) VNNI sums would differ.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -404,6 +406,62 @@ TEST(CpuIsaTest, Avx512FloatMatMulsGiveTheAvx2Bits) {
     }
   }
   std::printf("%d float cases compared with avx2\n", cases);
+}
+
+// The avx512-vnni tier's attention (cpu_attention.cc built as
+// isa/avx512_attention.cc) against the AVX2 build, bit for bit: emulated
+// always, native where the CPU has AVX-512. Cases: GQA groups of 1..8 heads
+// (blocks of 4 heads and their 1..3 tails), head sizes with 16-column steps
+// in blocks of 4 or 8 and tails (64, 80, 96, 128, 256) and the ones the
+// 512-bit build leaves to the 256-bit code (D % 16 != 0: 20, 40), every KV
+// type, sliding windows, softcap, and item ranges that cut GQA groups.
+TEST(CpuIsaTest, Avx512AttentionGivesTheAvx2Bits) {
+  if (!CpuSupportsIsa(CpuIsa::kAvx2)) GTEST_SKIP() << "no AVX2: no cpu kernel can run here";
+  using AttnFn = void (*)(const float*, const KvLayerView&, const AttentionBatch&, const AttentionParams&, float*,
+                          int64_t, int64_t, float*);
+  std::vector<std::pair<std::string, AttnFn>> fns = {{"avx512 (SIMDe emulation)", cpu::avx512_emulated::AttentionItems}};
+  if (CpuSupportsIsa(CpuIsa::kAvx512Vnni)) {
+    fns.emplace_back("avx512 (native)", cpu::avx512::AttentionItems);
+  } else {
+    std::printf("avx512 attention: native run not possible on this CPU (the emulation ran)\n");
+  }
+  auto ref_be = MakeRefBackend();
+  struct Case {
+    int64_t H, KH, D, window;
+    float softcap;
+    DType type;
+  };
+  const Case cases[] = {
+      {4, 4, 64, 0, 0.0f, DType::kF16},   {9, 3, 64, 0, 0.0f, DType::kF16},    {8, 1, 64, 0, 0.0f, DType::kF16},
+      {10, 2, 128, 0, 0.0f, DType::kF32}, {4, 1, 256, 0, 0.0f, DType::kF16},   {6, 2, 80, 5, 0.0f, DType::kF16},
+      {7, 7, 96, 70, 0.0f, DType::kF32},  {8, 2, 64, 0, 50.0f, DType::kF16},   {6, 3, 80, 0, 1.5f, DType::kF32},
+      {4, 1, 20, 9, 0.0f, DType::kF16},   {4, 2, 40, 0, 0.0f, DType::kF16},    {9, 3, 64, 0, 0.0f, DType::kQ8_0},
+      {4, 1, 256, 7, 0.0f, DType::kQ8_0}, {8, 2, 128, 0, 30.0f, DType::kQ8_0}, {16, 2, 64, 0, 0.0f, DType::kF16},
+  };
+  uint32_t seed = 300;
+  int compared = 0;
+  for (const Case& c : cases) {
+    testing::PagedSetup s({150, 37, 66}, {33, 1, 7}, c.H, c.KH, c.D, c.type, *ref_be, seed++);
+    for (float& x : s.q) x *= 3.0f;
+    const AttentionParams p{c.H, c.KH, c.D, 1.0f / std::sqrt(static_cast<float>(c.D)), c.softcap, c.window};
+    const int64_t items = s.batch.n_tokens * c.H;
+    std::vector<float> scratch(static_cast<size_t>(cpu::AttentionScratchFloats(c.D)));
+    std::vector<float> want(s.q.size(), -7.0f);
+    cpu::AttentionItems(s.q.data(), s.view(), s.batch, p, want.data(), 0, items, scratch.data());
+    for (int64_t step : {items, int64_t{5}, int64_t{3}}) {  // item ranges as the backend's tasks cut them
+      for (const auto& [name, fn] : fns) {
+        std::vector<float> got(s.q.size(), -7.0f);
+        for (int64_t i0 = 0; i0 < items; i0 += step) {
+          fn(s.q.data(), s.view(), s.batch, p, got.data(), i0, std::min(items, i0 + step), scratch.data());
+        }
+        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+            << name << " vs avx2: H=" << c.H << " KH=" << c.KH << " D=" << c.D << " window=" << c.window
+            << " softcap=" << c.softcap << " " << DTypeName(c.type) << " items per call " << step;
+        ++compared;
+      }
+    }
+  }
+  std::printf("%d attention runs compared with avx2\n", compared);
 }
 
 TEST(CpuIsaTest, EveryRunnableTierBackendMatchesAvx2) {

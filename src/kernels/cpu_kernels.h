@@ -56,11 +56,19 @@ void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, i
 #define FORMIGA_CPU_FLOAT512_ENTRY_POINTS                                                            \
   void JoinActs(const float* x, int64_t C, int64_t t0, int64_t t1, float* out);                      \
   void MatMulFloatRows(const WeightView& w, const float* xj, int64_t T, float* y, int64_t n0, int64_t n1);
+// AttentionItems (below) for the avx512-vnni tier: cpu_attention.cc built
+// again as isa/avx512_attention.cc (avx512_emulated: isa/emulated_attention.cc),
+// the same bits, a GQA group's heads up to 4 at a time in 512-bit vectors.
+#define FORMIGA_CPU_ATTN512_ENTRY_POINTS                                                                        \
+  void AttentionItems(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p, \
+                      float* out, int64_t i0, int64_t i1, float* scratch);
 namespace avx512 {
 FORMIGA_CPU_FLOAT512_ENTRY_POINTS
+FORMIGA_CPU_ATTN512_ENTRY_POINTS
 }  // namespace avx512
 namespace avx512_emulated {
 FORMIGA_CPU_FLOAT512_ENTRY_POINTS
+FORMIGA_CPU_ATTN512_ENTRY_POINTS
 }  // namespace avx512_emulated
 // The integer MatMuls, one build per ISA tier (cpu_isa.h, isa/tier.h); every
 // tier gives the same bits, and a tier's functions may run only where

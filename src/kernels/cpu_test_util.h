@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/quant.h"
@@ -60,5 +62,64 @@ inline std::vector<uint8_t> MakeWeights(DType type, int64_t N, int64_t C, uint32
   }
   return out;
 }
+
+// A paged cache holding several sequences whose blocks are scattered
+// (shuffled block ids), and a ragged batch taking the last tokens of each.
+struct PagedSetup {
+  KvLayout layout;
+  std::vector<uint8_t> k, v;
+  std::vector<std::vector<int32_t>> tables;
+  std::vector<const int32_t*> table_ptrs;
+  std::vector<int32_t> positions, seq_of;
+  std::vector<int64_t> slots;
+  AttentionBatch batch;
+  std::vector<float> q;
+
+  // lengths[s]: tokens of sequence s in the cache; batch_tokens[s]: how many
+  // of its last tokens are in the batch.
+  PagedSetup(const std::vector<int>& lengths, const std::vector<int>& batch_tokens, int64_t H, int64_t KH,
+             int64_t D, DType type, Backend& store_be, uint32_t seed) {
+    layout = KvLayout{4, KH, D, type};
+    int64_t n_blocks = 0;
+    for (int len : lengths) n_blocks += (len + 3) / 4;
+    n_blocks += 3;  // unused blocks in between
+    std::vector<int32_t> ids(static_cast<size_t>(n_blocks));
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), std::mt19937(seed));
+    k.assign(static_cast<size_t>(DTypeRowBytes(type, static_cast<uint64_t>(n_blocks * 4 * KH * D))), 0);
+    v.assign(k.size(), 0);
+    size_t next = 0;
+    for (int len : lengths) {
+      tables.emplace_back();
+      for (int b = 0; b < (len + 3) / 4; ++b) tables.back().push_back(ids[next++]);
+    }
+    for (auto& t : tables) table_ptrs.push_back(t.data());
+    // Fill every sequence's K/V through the ref StoreKv.
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      std::vector<int32_t> pos, sq;
+      std::vector<int64_t> sl;
+      for (int p = 0; p < lengths[s]; ++p) {
+        pos.push_back(p);
+        sq.push_back(static_cast<int32_t>(s));
+        sl.push_back(static_cast<int64_t>(tables[s][p / 4]) * 4 + p % 4);
+      }
+      const auto kk = RandomVector(static_cast<size_t>(lengths[s] * KH * D), seed + 10 + static_cast<uint32_t>(s));
+      const auto vv = RandomVector(kk.size(), seed + 20 + static_cast<uint32_t>(s));
+      AttentionBatch fill{lengths[s], pos.data(), sq.data(), table_ptrs.data(), sl.data()};
+      store_be.StoreKv(kk.data(), vv.data(), fill, KvLayerView{k.data(), v.data(), layout});
+    }
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      for (int p = lengths[s] - batch_tokens[s]; p < lengths[s]; ++p) {
+        positions.push_back(p);
+        seq_of.push_back(static_cast<int32_t>(s));
+        slots.push_back(static_cast<int64_t>(tables[s][p / 4]) * 4 + p % 4);
+      }
+    }
+    batch = AttentionBatch{static_cast<int64_t>(positions.size()), positions.data(), seq_of.data(),
+                           table_ptrs.data(), slots.data()};
+    q = RandomVector(static_cast<size_t>(batch.n_tokens * H * D), seed + 30);
+  }
+  KvLayerView view() { return KvLayerView{k.data(), v.data(), layout}; }
+};
 
 }  // namespace formiga::testing
