@@ -37,14 +37,12 @@ int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The kernels of one ISA tier (cpu_kernels.h): the MatMuls of every ActQ8
 // type (Q4_0..Q8_0), every Q8_K type (Q2_K..Q6_K) and the float types (F32,
-// F16, BF16: AVX2 but in the avx512-vnni tier, whose float kernels take
-// their activations reordered by float_join; null: x as it is), and
-// attention (AVX2 but in the avx512-vnni tier).
+// F16, BF16: AVX2 but in the avx512-vnni tier), and attention (AVX2 but in
+// the avx512-vnni tier).
 struct TierKernels {
   void (*q8_rows)(const WeightView&, const cpu::ActQ8*, int64_t, float*, int64_t, int64_t);
   void (*q8k_rows)(const WeightView&, const BlockQ8_K*, int64_t, float*, int64_t, int64_t);
   void (*float_rows)(const WeightView&, const float*, int64_t, float*, int64_t, int64_t);
-  void (*float_join)(const float*, int64_t, int64_t, int64_t, float*);
   void (*attention)(const float*, const KvLayerView&, const AttentionBatch&, const AttentionParams&, float*, int64_t,
                     int64_t, float*);
 };
@@ -53,14 +51,12 @@ TierKernels KernelsOf(CpuIsa isa) {
   switch (isa) {
 #if defined(__x86_64__)
     case CpuIsa::kAvxVnni:
-      return {cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows, cpu::MatMulFloatRows, nullptr,
-              cpu::AttentionItems};
+      return {cpu::avx_vnni::MatMulQ8Rows, cpu::avx_vnni::MatMulQ8KRows, cpu::MatMulFloatRows, cpu::AttentionItems};
     case CpuIsa::kAvx512Vnni:
       return {cpu::avx512_vnni::MatMulQ8Rows, cpu::avx512_vnni::MatMulQ8KRows, cpu::avx512::MatMulFloatRows,
-              cpu::avx512::JoinActs, cpu::avx512::AttentionItems};
+              cpu::avx512::AttentionItems};
 #endif
-    default:
-      return {cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows, cpu::MatMulFloatRows, nullptr, cpu::AttentionItems};
+    default: return {cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows, cpu::MatMulFloatRows, cpu::AttentionItems};
   }
 }
 
@@ -126,12 +122,7 @@ class CpuBackend final : public Backend {
       }
     };
     const void* xq = nullptr;
-    if (format == cpu::ActFormat::kF32 && tier_.float_join != nullptr) {
-      Grow(act_, static_cast<size_t>(T * C) * sizeof(float));
-      auto* xj = reinterpret_cast<float*>(act_.data());
-      quantize([&](int64_t t0, int64_t t1) { tier_.float_join(x, C, t0, t1, xj); });
-      x = xj;
-    } else if (format == cpu::ActFormat::kQ8) {
+    if (format == cpu::ActFormat::kQ8) {
       Grow(act_, static_cast<size_t>(T * (C / kQK)) * sizeof(cpu::ActQ8));
       auto* q = reinterpret_cast<cpu::ActQ8*>(act_.data());
       quantize([&](int64_t t0, int64_t t1) { cpu::QuantizeActQ8(x, C, t0, t1, q); });

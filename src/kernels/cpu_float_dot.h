@@ -3,13 +3,15 @@
 // AVX-512 ones (isa/avx512_float.cc), which must give the same bits.
 //
 // Every output y = dot(w, x) is computed as follows. The row's nc = C / 8
-// chunks of 8 columns are split in two halves, chunks [0, h) and [h, nc)
-// with h = ceil(nc / 2); each half is FMA'd, chunk by chunk in increasing
-// order, into its own 8-lane accumulator (acc0, acc1); then
-// HSum(acc0 + acc1), then the C % 8 tail columns by scalar FMAs (FinishDot).
-// The AVX2 kernels keep acc0 and acc1 in two ymm registers; the AVX-512
-// kernels keep them as the two halves of one zmm register, so one 512-bit
-// FMA advances both halves by a chunk with the same per-lane operations.
+// chunks of 8 columns are FMA'd, in increasing order, into two 8-lane
+// accumulators: even chunks (columns 16k .. 16k + 7) into acc0, odd ones
+// (16k + 8 .. 16k + 15) into acc1; when nc is odd, its last chunk (columns
+// PairedColumns(C) ..) goes into acc0 after all the pairs. Then
+// HSum(acc0 + acc1), then the C % 8 tail columns by scalar FMAs
+// (FinishDot). The AVX2 kernels keep acc0 and acc1 in two ymm registers;
+// the AVX-512 kernels keep them as the two halves of one zmm register, so
+// one 512-bit FMA over 16 adjacent columns (one load, one conversion)
+// advances both with the same per-lane operations.
 //
 // NOTE: include only from files compiled with at least -mavx2 -mfma -mf16c,
 // after cpu_simd.h; everything is `static` (see cpu_simd.h).
@@ -28,8 +30,8 @@
 
 namespace formiga::cpu {
 
-// h: the number of chunks in the first half.
-static inline int64_t FirstHalfChunks(int64_t C) { return (C / 8 + 1) / 2; }
+// The columns covered by whole chunk pairs: [0, PairedColumns(C)).
+static inline int64_t PairedColumns(int64_t C) { return C / 16 * 16; }
 
 // 8 weights of row `w` at column c, as f32.
 template <DType kType>

@@ -368,13 +368,11 @@ TEST(CpuIsaTest, Avx512FloatMatMulsGiveTheAvx2Bits) {
   if (!CpuSupportsIsa(CpuIsa::kAvx2)) GTEST_SKIP() << "no AVX2: no cpu kernel can run here";
   struct Fns {
     std::string name;
-    void (*join)(const float*, int64_t, int64_t, int64_t, float*);
     void (*rows)(const WeightView&, const float*, int64_t, float*, int64_t, int64_t);
   };
-  std::vector<Fns> fns = {
-      {"avx512 (SIMDe emulation)", cpu::avx512_emulated::JoinActs, cpu::avx512_emulated::MatMulFloatRows}};
+  std::vector<Fns> fns = {{"avx512 (SIMDe emulation)", cpu::avx512_emulated::MatMulFloatRows}};
   if (CpuSupportsIsa(CpuIsa::kAvx512Vnni)) {
-    fns.push_back({"avx512 (native)", cpu::avx512::JoinActs, cpu::avx512::MatMulFloatRows});
+    fns.push_back({"avx512 (native)", cpu::avx512::MatMulFloatRows});
   } else {
     std::printf("avx512 float: native run not possible on this CPU (the emulation ran)\n");
   }
@@ -393,9 +391,8 @@ TEST(CpuIsaTest, Avx512FloatMatMulsGiveTheAvx2Bits) {
           std::vector<float> want(static_cast<size_t>(T * N), -7.0f);
           cpu::MatMulFloatRows(view, x.data(), T, want.data(), n0, n1);
           for (const Fns& f : fns) {
-            std::vector<float> xj(x.size(), NAN), got(want.size(), -7.0f);
-            f.join(x.data(), C, 0, T, xj.data());
-            f.rows(view, xj.data(), T, got.data(), n0, n1);
+            std::vector<float> got(want.size(), -7.0f);
+            f.rows(view, x.data(), T, got.data(), n0, n1);
             ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
                 << f.name << " vs avx2: " << DTypeName(type) << " N=" << N << " C=" << C << " T=" << T << " rows ["
                 << n0 << ", " << n1 << ")";

@@ -48,14 +48,10 @@ void QuantizeActQ8K(const float* x, int64_t C, int64_t t0, int64_t t1, BlockQ8_K
 void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
 // The same for the avx512-vnni tier (isa/avx512_float.cc): the same bits as
 // MatMulFloatRows at twice the vector width; may run only where
-// CpuSupportsIsa(kAvx512Vnni). Its x is in JoinActs' order: each token's
-// row permuted (C floats) so that column chunk c of the row's first half
-// and chunk c of its second half (cpu_float_dot.h) are 16 adjacent floats.
-// avx512_emulated: the same source with SIMDe emulating AVX-512, for
-// cpu_isa_test only (isa/emulated_float.cc).
-#define FORMIGA_CPU_FLOAT512_ENTRY_POINTS                                                            \
-  void JoinActs(const float* x, int64_t C, int64_t t0, int64_t t1, float* out);                      \
-  void MatMulFloatRows(const WeightView& w, const float* xj, int64_t T, float* y, int64_t n0, int64_t n1);
+// CpuSupportsIsa(kAvx512Vnni). avx512_emulated: the same source with SIMDe
+// emulating AVX-512, for cpu_isa_test only (isa/emulated_float.cc).
+#define FORMIGA_CPU_FLOAT512_ENTRY_POINTS \
+  void MatMulFloatRows(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1);
 // AttentionItems (below) for the avx512-vnni tier: cpu_attention.cc built
 // again as isa/avx512_attention.cc (avx512_emulated: isa/emulated_attention.cc),
 // the same bits, a GQA group's heads up to 4 at a time in 512-bit vectors.

@@ -20,8 +20,9 @@ namespace {
 // order of cpu_float_dot.h, so a token's result does not depend on the
 // batch, its tile or the thread count (nor on the tier: isa/avx512_float.cc
 // keeps the same order). Two accumulators give the one-token loop two
-// independent FMA chains; halves (rather than alternating chunks) let the
-// GEMM sweep each half as one contiguous range.
+// independent FMA chains; alternating chunks (rather than halves of the
+// row, the order until session 10) let the AVX-512 kernels load 16 adjacent
+// columns at once, and each row stream from DRAM as one sequential range.
 
 // Multi-token path: register tile of kMR rows x kNR tokens: 12 accumulators
 // + 3 weight vectors + 1 activation vector = the 16 ymm registers; per 8
@@ -32,10 +33,11 @@ constexpr int kMR = 3;
 constexpr int kNR = 4;
 // Cache blocks: kRb rows x kTb tokens of outputs are open at a time, their
 // two accumulators per output (2 x 32 bytes) kept in a stack scratch between
-// k-blocks (72 KB). Each half of the columns is swept in k-blocks of at most
-// kKc columns, so that a token tile's activations (kNR x kKc f32, 16 KB) stay
-// in L1 while every row tile of the block runs over them, and the block's
-// weights (kRb x kKc, 96 KB as f16) stay in L2 while every token tile does.
+// k-blocks (72 KB). The paired columns are swept in k-blocks of at most kKc
+// columns, each twice (even chunks, then odd ones), so that a token tile's
+// activations (kNR x kKc f32, 16 KB) stay in L1 while every row tile of the
+// block runs over them, and the block's weights (kRb x kKc, 96 KB as f16)
+// stay in L2 while every token tile does.
 // Measured (C = 2048, T = 64): kKc 768 / 1024 / 2048, kRb 32..64 and kTb
 // 12..48 all within 2 %; k-blocks of 4096+ columns were 20-30 % slower.
 constexpr int64_t kRb = 48;
@@ -44,58 +46,56 @@ constexpr int64_t kKc = 1024;
 static_assert(kRb % kMR == 0 && kTb % kNR == 0 && kKc % 8 == 0);
 
 // One-token path: y = dot(w, x) for R adjacent rows at once (w, stride
-// row_bytes), both halves of each row in one loop: 2R independent FMA
-// chains. The rows stream from DRAM at 2R places at once, which the hardware
-// prefetcher serves badly for f16/bf16 (C = 2048, one row: 10.5 GB/s instead
-// of 14.5 with one sequential stream); so for them the bytes from `ahead` on
-// (the next R rows, or farther for short rows) are prefetched as one
-// sequential stream, 2R lines per step (as many as the step consumes). f32
-// rows (8 KB at C = 2048) stream at ~18 GB/s without help and lost 15-20 %
-// with it. Every row's operations are those of the one-row loop.
+// row_bytes): 2R independent FMA chains. For f16/bf16 the bytes from `ahead`
+// on (the next R rows, or farther for short rows) are prefetched as one
+// sequential stream, R lines per step (as many as the step consumes): with
+// two streams per row (the halves order before session 10) the hardware
+// prefetcher alone served C = 2048 at 10.5 GB/s instead of 14.5. f32 rows
+// (8 KB at C = 2048) stream at ~18 GB/s without help and lost 15-20 % with
+// it. Every row's operations are those of the one-row loop.
 template <DType kType, int R>
 void DotRowsF(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_t ahead, float* y) {
   constexpr int64_t kElem = kType == DType::kF32 ? 4 : 2;
-  constexpr int64_t kStep = 64 / kElem;  // columns per cache line
-  const int64_t nc = C / 8, h = FirstHalfChunks(C), off = 8 * h, len = 8 * (nc - h);
+  constexpr int64_t kStep = 64 / kElem;  // columns per cache line: whole chunk pairs
+  const int64_t nc = C / 8, n16 = PairedColumns(C);
   const char* pf = reinterpret_cast<const char*>(w) + ahead;
   __m256 acc0[R], acc1[R];
-#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   int64_t c = 0;
-  for (; c + kStep <= len; c += kStep) {
+  for (; c + kStep <= n16; c += kStep) {
     if constexpr (kElem == 2) {
-#pragma GCC unroll 8
-      for (int j = 0; j < 2 * R; ++j) _mm_prefetch(pf + 2 * R * c * kElem + 64 * j, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int j = 0; j < R; ++j) _mm_prefetch(pf + R * c * kElem + 64 * j, _MM_HINT_T0);
     }
 #pragma GCC unroll 4
-    for (int64_t u = 0; u < kStep; u += 8) {
-      const __m256 x0 = _mm256_loadu_ps(x + c + u), x1 = _mm256_loadu_ps(x + off + c + u);
-#pragma GCC unroll 8
+    for (int64_t u = 0; u < kStep; u += 16) {
+      const __m256 x0 = _mm256_loadu_ps(x + c + u), x1 = _mm256_loadu_ps(x + c + u + 8);
+#pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, c + u), x0, acc0[r]);
-        acc1[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off + c + u), x1, acc1[r]);
+        acc1[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, c + u + 8), x1, acc1[r]);
       }
     }
   }
-  for (; c < len; c += 8) {
-#pragma GCC unroll 8
+  for (; c < n16; c += 16) {
+    const __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
     for (int r = 0; r < R; ++r) {
-      acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, c), _mm256_loadu_ps(x + c), acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off + c), _mm256_loadu_ps(x + off + c), acc1[r]);
+      acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, c), x0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, c + 8), x1, acc1[r]);
     }
   }
-#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    if (h > nc - h) {
-      acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, off - 8), _mm256_loadu_ps(x + off - 8), acc0[r]);
+    if (nc % 2 != 0) {
+      acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, n16), _mm256_loadu_ps(x + n16), acc0[r]);
     }
     y[r] = FinishDot<kType>(acc0[r], acc1[r], w + r * row_bytes, x, 8 * nc, C);
   }
 }
 
 // Register tile: R rows (w, stride row_bytes) x NT tokens (x, stride C) over
-// the chunks of columns [c0, c1) (multiples of 8, within one half). st holds
-// the tile's accumulators for that half, [r][t]; `first` starts them at zero.
+// the chunks at columns c0, c0 + 16, ... below c1 (one parity: acc0's or
+// acc1's chunks of a k-block). st holds the tile's accumulators for that
+// parity, [r][t]; `first` starts them at zero.
 template <DType kType, int R, int NT>
 void TileF(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_t c0, int64_t c1, bool first,
            __m256* st) {
@@ -107,7 +107,7 @@ void TileF(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int64_
 #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) acc[r][t] = first ? _mm256_setzero_ps() : st[r * NT + t];
   }
-  for (int64_t c = c0; c < c1; c += 8) {
+  for (int64_t c = c0; c < c1; c += 16) {
     if constexpr (R <= NT) {  // R weight vectors in registers, one activation at a time
       __m256 wv[R];
 #pragma GCC unroll 4
@@ -164,23 +164,17 @@ void TileFAny(int r, int nt, const uint8_t* w, size_t row_bytes, const float* x,
 // Multi-token path over rows [n0, n1) and all T tokens.
 template <DType kType>
 void MatMulFloatBlocked(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1) {
-  const int64_t C = w.cols, N = w.rows, C8 = C / 8 * 8;
+  const int64_t C = w.cols, N = w.rows, nc = C / 8, C8 = 8 * nc, n16 = PairedColumns(C);
+  const bool odd = nc % 2 != 0;  // acc0's last chunk, at n16, has no pair
   const auto* base = static_cast<const uint8_t*>(w.data);
-  // Column range of each half, swept in n_k[half] k-blocks of kc[half]
-  // columns (the last one shorter).
-  const int64_t split = 8 * FirstHalfChunks(C);
-  const int64_t lo[2] = {0, split}, hi[2] = {split, C8};
-  int64_t n_k[2], kc[2];
-  for (int half = 0; half < 2; ++half) {
-    const int64_t len = hi[half] - lo[half];
-    n_k[half] = std::max<int64_t>(1, (len + kKc - 1) / kKc);
-    kc[half] = (len / 8 + n_k[half] - 1) / n_k[half] * 8;
-  }
+  // The paired columns in n_k k-blocks of kc columns (the last one shorter).
+  const int64_t n_k = std::max<int64_t>(1, (n16 + kKc - 1) / kKc);
+  const int64_t kc = (n16 / 16 + n_k - 1) / n_k * 16;
   // Accumulators of the open kRb x kTb outputs, by (token tile, row tile):
-  // [half][r][t] in a slot.
+  // [parity][r][t] in a slot.
   constexpr int kSlot = 2 * kMR * kNR;
   alignas(32) __m256 st[kTb / kNR][kRb / kMR][kSlot];
-  const int64_t tile_calls = (T + kNR - 1) / kNR * (n_k[0] + n_k[1]) * (kRb / kMR);
+  const int64_t tile_calls = (T + kNR - 1) / kNR * 2 * n_k * (kRb / kMR);
   for (int64_t rb0 = n0; rb0 < n1; rb0 += kRb) {
     const int64_t rb1 = std::min(n1, rb0 + kRb);
     const uint8_t* wb = base + static_cast<size_t>(rb0) * w.row_bytes;
@@ -192,18 +186,20 @@ void MatMulFloatBlocked(const WeightView& w, const float* x, int64_t T, float* y
     const int64_t pf_step = ((pf_end - pf) / 64 + tile_calls - 1) / tile_calls * 64;
     for (int64_t tb0 = 0; tb0 < T; tb0 += kTb) {
       const int64_t tb1 = std::min(T, tb0 + kTb);
-      for (int half = 0; half < 2; ++half) {
-        for (int64_t kb = 0; kb < n_k[half]; ++kb) {
-          const int64_t k0 = lo[half] + kb * kc[half], k1 = std::min(hi[half], k0 + kc[half]);
-          for (int64_t t = tb0; t < tb1; t += kNR) {
-            const int nt = static_cast<int>(std::min<int64_t>(kNR, tb1 - t));
-            for (int64_t n = rb0; n < rb1; n += kMR) {
-              const int r = static_cast<int>(std::min<int64_t>(kMR, rb1 - n));
+      for (int64_t kb = 0; kb < n_k; ++kb) {
+        const int64_t k0 = kb * kc, k1 = std::min(n16, k0 + kc);
+        for (int64_t t = tb0; t < tb1; t += kNR) {
+          const int nt = static_cast<int>(std::min<int64_t>(kNR, tb1 - t));
+          for (int64_t n = rb0; n < rb1; n += kMR) {
+            const int r = static_cast<int>(std::min<int64_t>(kMR, rb1 - n));
+            // Even chunks, then odd ones, back to back: the tile's weight
+            // lines are still in L1 for the second sweep.
+            for (int parity = 0; parity < 2; ++parity) {
               for (const uint8_t* e = std::min(pf + pf_step, pf_end); pf < e; pf += 64) {
                 _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T0);
               }
-              TileFAny<kType>(r, nt, wb + static_cast<size_t>(n - rb0) * w.row_bytes, w.row_bytes, x + t * C, C, k0,
-                              k1, kb == 0, st[(t - tb0) / kNR][(n - rb0) / kMR] + half * r * nt);
+              TileFAny<kType>(r, nt, wb + static_cast<size_t>(n - rb0) * w.row_bytes, w.row_bytes, x + t * C, C,
+                              k0 + 8 * parity, k1, kb == 0, st[(t - tb0) / kNR][(n - rb0) / kMR] + parity * r * nt);
             }
           }
         }
@@ -218,6 +214,10 @@ void MatMulFloatBlocked(const WeightView& w, const float* x, int64_t T, float* y
             for (int i = 0; i < r; ++i) {
               acc0[i] = s[i * nt + j];
               acc1[i] = s[(r + i) * nt + j];
+              if (odd) {
+                const void* row = base + static_cast<size_t>(n + i) * w.row_bytes;
+                acc0[i] = _mm256_fmadd_ps(LoadW<kType>(row, n16), _mm256_loadu_ps(x + (t + j) * C + n16), acc0[i]);
+              }
             }
             FinishRows<kType>(acc0, acc1, r, base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x + (t + j) * C,
                               C8, C, y + (t + j) * N + n);

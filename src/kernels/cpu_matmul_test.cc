@@ -251,12 +251,13 @@ TEST(CpuMatMulTest, LongBatchesKeepTheOneTokenResult) {
 
 TEST(CpuMatMulTest, FloatPrefillBlocksKeepTheOneTokenResult) {
   // The f32/f16/bf16 prefill GEMM (cpu_matmul_float.cc) blocks outputs by
-  // 48 rows x 24 tokens in 3 x 4 register tiles and sweeps each half of the
-  // columns in k-blocks of <= 1024, the accumulators waiting in a scratch
-  // between k-blocks. Shapes that cross every one of those boundaries, with
-  // tails: C = 4107 (513 chunks: halves of 257 and 256, 3 k-blocks each, 3
-  // tail columns), C = 2048 (one k-block per half, no tail: the 4-outputs-
-  // at-once finish), C = 8 (an empty second half) and C = 5 (no chunk);
+  // 48 rows x 24 tokens in 3 x 4 register tiles and sweeps the columns in
+  // k-blocks of <= 1024 (even chunks, then odd ones), the accumulators
+  // waiting in a scratch between k-blocks. Shapes that cross every one of
+  // those boundaries, with tails: C = 4107 (513 chunks: 256 pairs in 4
+  // k-blocks, the odd last chunk, 3 tail columns), C = 2048 (2 k-blocks, no
+  // tail: the 4-outputs-at-once finish), C = 8 (one unpaired chunk) and
+  // C = 5 (no chunk);
   // N = 53 and 50 (row blocks 48 + 5 / 48 + 2), T = 30 and 27 (token blocks
   // 24 + 6 / 24 + 3). Every row must equal its one-token result bit for bit,
   // in any sub-batch and with 1-3 threads, and match ref.
