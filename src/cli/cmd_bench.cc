@@ -396,6 +396,9 @@ int RunBench(BenchArgs& args) {
   const double bw = args.bandwidth > 0 ? args.bandwidth : (args.gen > 0 ? ProbeBandwidth(threads) : 0);
   const ModelConfig& c = s.model->config();
   const double file_gib = static_cast<double>(s.file->file_size()) / (1024.0 * 1024.0 * 1024.0);
+  // Sampled share of the weights mapped in 2 MB pages (MappedFile): 4 KB
+  // entries cost decode 5-17 % here (docs/kernels.md "Huge pages").
+  const double huge = s.file->mapping().HugeMappedFraction();
 
   // The cpu backend's ISA tier (FORMIGA_CPU_ISA forces one: A/B runs).
   const std::optional<CpuIsa> isa = CpuBackendIsa(*s.backend);
@@ -437,6 +440,7 @@ int RunBench(BenchArgs& args) {
         {"repetitions", args.reps},
         {"kv_type", args.model.kv_type},
         {"load_to_first_token_s", s.load_seconds},
+        {"weights_in_2mb_pages", huge},
         {"read_bandwidth_gb_s", bw},
         {"tests", tests},
         {"memory", {{"rss_bytes", mem.rss_bytes}, {"peak_rss_bytes", mem.peak_rss_bytes},
@@ -448,8 +452,9 @@ int RunBench(BenchArgs& args) {
   std::printf("model: %s (%s, %.2f GiB, %.0f MB of weights read per decode step)\n", s.path.c_str(),
               ArchName(c.arch), file_gib, static_cast<double>(weight_bytes) / 1e6);
   const std::string isa_note = isa ? std::string(" (") + CpuIsaName(*isa) + " kernels)" : "";
-  std::printf("backend %s%s, %d threads, batch %d, %d repetitions; load to first token %.2f s\n", s.backend->name(),
-              isa_note.c_str(), threads, args.batch, args.reps, s.load_seconds);
+  std::printf("backend %s%s, %d threads, batch %d, %d repetitions; load to first token %.2f s; weights in 2 MB "
+              "pages: %.0f %% (sampled)\n",
+              s.backend->name(), isa_note.c_str(), threads, args.batch, args.reps, s.load_seconds, 100.0 * huge);
   std::printf("| test | t/s | weights GB/s | of roofline |\n|---|---|---|---|\n");
   for (const TestResult& r : results) {
     const bool tg = r.name.rfind("tg", 0) == 0;

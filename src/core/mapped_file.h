@@ -1,7 +1,9 @@
 // MappedFile: a read-only memory mapping of a whole file.
 //
 // Weights stay where they are (DESIGN.md decision 4): model files are mapped,
-// never copied; tensors are views into the mapping.
+// never copied; tensors are views into the mapping. The mapping is 2 MB
+// aligned and asks for huge pages (MADV_HUGEPAGE), so page cache folios of
+// 2 MB are mapped with one TLB entry each (see HugeMappedFraction).
 //
 // Thread safety: the mapping is immutable; concurrent reads are safe.
 // Ownership: move-only; the mapping lives until the object is destroyed.
@@ -37,8 +39,22 @@ class MappedFile {
   // Reads every page of the file into the page cache, sequentially, calling
   // `progress(bytes_done, bytes_total)` after each chunk: the first forward
   // pass then does not stall on random disk reads, and a large cold model
-  // can show a progress bar while it loads.
-  void Prefetch(const std::function<void(size_t done, size_t total)>& progress = nullptr) const;
+  // can show a progress bar while it loads. read_ahead: ask the kernel for
+  // each chunk first (MADV_WILLNEED: large I/Os, but small page cache
+  // folios); without it the page faults read the file, in 2 MB folios where
+  // the kernel supports them (the mapping is 2 MB-aligned, MADV_HUGEPAGE).
+  void Prefetch(const std::function<void(size_t done, size_t total)>& progress = nullptr,
+                bool read_ahead = true) const;
+  // Fraction (0..1) of `samples` 2 MB pages spread over the file that this
+  // mapping maps with one 2 MB entry each (touches them: reads them in if
+  // they are not cached). 0 for files under 2 MB, or where /proc/self/smaps
+  // cannot say.
+  double HugeMappedFraction(int samples = 16) const;
+  // Unmaps this mapping's pages and drops the file's clean pages from the
+  // page cache (those no other process maps), so that the next touches read
+  // the file again (in 2 MB folios where the kernel can). The contents seen
+  // through data() do not change.
+  Status DropFromPageCache() const;
 
  private:
   std::string path_;

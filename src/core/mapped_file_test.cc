@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -58,6 +59,40 @@ TEST(MappedFileTest, MissingFileIsNotFound) {
 TEST(MappedFileTest, DirectoryIsRejected) {
   Result<MappedFile> f = MappedFile::Open("/tmp");
   EXPECT_FALSE(f.ok());
+}
+
+TEST(MappedFileTest, LargeFilesAreHugePageAlignedAndSurviveAPageCacheDrop) {
+  // Files of 2 MB or more are mapped at a 2 MB boundary (so 2 MB page cache
+  // folios can be mapped whole); dropping the file from the page cache and
+  // reading it again through the same mapping gives the same bytes.
+  auto path = std::filesystem::temp_directory_path() / "formiga_mapped_file_huge.bin";
+  const size_t size = (size_t{6} << 20) + 777;
+  std::string bytes(size, '\0');
+  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  Result<MappedFile> f = MappedFile::Open(path.string());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(f->data()) % (size_t{2} << 20), 0u);
+  const double huge = f->HugeMappedFraction(3);
+  EXPECT_GE(huge, 0.0);
+  EXPECT_LE(huge, 1.0);
+  ASSERT_TRUE(f->DropFromPageCache().ok());
+  f->Prefetch(nullptr, /*read_ahead=*/false);
+  EXPECT_EQ(0, std::memcmp(f->data(), bytes.data(), size));
+  // Small files: any page-aligned address, no huge pages to speak of.
+  auto small_path = std::filesystem::temp_directory_path() / "formiga_mapped_file_small.bin";
+  {
+    std::ofstream out(small_path, std::ios::binary);
+    out << "tiny";
+  }
+  Result<MappedFile> small = MappedFile::Open(small_path.string());
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->HugeMappedFraction(), 0.0);
+  std::filesystem::remove(path);
+  std::filesystem::remove(small_path);
 }
 
 }  // namespace
