@@ -77,21 +77,22 @@ struct PagedSetup {
 
   // lengths[s]: tokens of sequence s in the cache; batch_tokens[s]: how many
   // of its last tokens are in the batch.
+  // bs: positions per KV block.
   PagedSetup(const std::vector<int>& lengths, const std::vector<int>& batch_tokens, int64_t H, int64_t KH,
-             int64_t D, DType type, Backend& store_be, uint32_t seed) {
-    layout = KvLayout{4, KH, D, type};
+             int64_t D, DType type, Backend& store_be, uint32_t seed, int64_t bs = 4) {
+    layout = KvLayout{bs, KH, D, type};
     int64_t n_blocks = 0;
-    for (int len : lengths) n_blocks += (len + 3) / 4;
+    for (int len : lengths) n_blocks += (len + bs - 1) / bs;
     n_blocks += 3;  // unused blocks in between
     std::vector<int32_t> ids(static_cast<size_t>(n_blocks));
     std::iota(ids.begin(), ids.end(), 0);
     std::shuffle(ids.begin(), ids.end(), std::mt19937(seed));
-    k.assign(static_cast<size_t>(DTypeRowBytes(type, static_cast<uint64_t>(n_blocks * 4 * KH * D))), 0);
+    k.assign(static_cast<size_t>(DTypeRowBytes(type, static_cast<uint64_t>(n_blocks * bs * KH * D))), 0);
     v.assign(k.size(), 0);
     size_t next = 0;
     for (int len : lengths) {
       tables.emplace_back();
-      for (int b = 0; b < (len + 3) / 4; ++b) tables.back().push_back(ids[next++]);
+      for (int64_t b = 0; b < (len + bs - 1) / bs; ++b) tables.back().push_back(ids[next++]);
     }
     for (auto& t : tables) table_ptrs.push_back(t.data());
     // Fill every sequence's K/V through the ref StoreKv.
@@ -101,7 +102,7 @@ struct PagedSetup {
       for (int p = 0; p < lengths[s]; ++p) {
         pos.push_back(p);
         sq.push_back(static_cast<int32_t>(s));
-        sl.push_back(static_cast<int64_t>(tables[s][p / 4]) * 4 + p % 4);
+        sl.push_back(static_cast<int64_t>(tables[s][p / bs]) * bs + p % bs);
       }
       const auto kk = RandomVector(static_cast<size_t>(lengths[s] * KH * D), seed + 10 + static_cast<uint32_t>(s));
       const auto vv = RandomVector(kk.size(), seed + 20 + static_cast<uint32_t>(s));
@@ -112,7 +113,7 @@ struct PagedSetup {
       for (int p = lengths[s] - batch_tokens[s]; p < lengths[s]; ++p) {
         positions.push_back(p);
         seq_of.push_back(static_cast<int32_t>(s));
-        slots.push_back(static_cast<int64_t>(tables[s][p / 4]) * 4 + p % 4);
+        slots.push_back(static_cast<int64_t>(tables[s][p / bs]) * bs + p % bs);
       }
     }
     batch = AttentionBatch{static_cast<int64_t>(positions.size()), positions.data(), seq_of.data(),

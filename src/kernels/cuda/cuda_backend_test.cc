@@ -330,68 +330,14 @@ TEST(CudaBackendTest, StoreKvMatchesRefBitForBit) {
   }
 }
 
-// A paged cache of several sequences with scattered blocks (filled by the
-// ref StoreKv on the host), a ragged batch of each one's last tokens, and
-// its device copy (tables, then the device array of device table pointers).
-struct PagedSetup {
-  KvLayout layout;
-  std::vector<uint8_t> k, v;
-  std::vector<std::vector<int32_t>> tables;
-  std::vector<const int32_t*> table_ptrs;
-  std::vector<int32_t> positions, seq_of;
-  std::vector<int64_t> slots;
-  AttentionBatch batch;
-  std::vector<float> q;
-
-  PagedSetup(const std::vector<int>& lengths, const std::vector<int>& batch_tokens, int64_t H, int64_t KH, int64_t D,
-             DType type, int64_t bs, Backend& ref_be, uint32_t seed) {
-    layout = KvLayout{bs, KH, D, type};
-    int64_t n_blocks = 3;
-    for (int len : lengths) n_blocks += (len + bs - 1) / bs;
-    std::vector<int32_t> ids(static_cast<size_t>(n_blocks));
-    std::iota(ids.begin(), ids.end(), 0);
-    std::shuffle(ids.begin(), ids.end(), std::mt19937(seed));
-    const size_t elem = type == DType::kF16 ? 2 : 4;
-    k.assign(static_cast<size_t>(n_blocks * bs * KH * D) * elem, 0);
-    v.assign(k.size(), 0);
-    size_t next = 0;
-    for (int len : lengths) {
-      tables.emplace_back();
-      for (int64_t b = 0; b < (len + bs - 1) / bs; ++b) tables.back().push_back(ids[next++]);
-    }
-    for (auto& t : tables) table_ptrs.push_back(t.data());
-    for (size_t s = 0; s < lengths.size(); ++s) {
-      std::vector<int32_t> pos, sq;
-      std::vector<int64_t> sl;
-      for (int p = 0; p < lengths[s]; ++p) {
-        pos.push_back(p);
-        sq.push_back(static_cast<int32_t>(s));
-        sl.push_back(static_cast<int64_t>(tables[s][p / bs]) * bs + p % bs);
-      }
-      const auto kk = RandomVector(static_cast<size_t>(lengths[s] * KH * D), seed + 10 + static_cast<uint32_t>(s));
-      const auto vv = RandomVector(kk.size(), seed + 20 + static_cast<uint32_t>(s));
-      AttentionBatch fill{lengths[s], pos.data(), sq.data(), table_ptrs.data(), sl.data()};
-      ref_be.StoreKv(kk.data(), vv.data(), fill, KvLayerView{k.data(), v.data(), layout});
-    }
-    for (size_t s = 0; s < lengths.size(); ++s) {
-      for (int p = lengths[s] - batch_tokens[s]; p < lengths[s]; ++p) {
-        positions.push_back(p);
-        seq_of.push_back(static_cast<int32_t>(s));
-        slots.push_back(static_cast<int64_t>(tables[s][p / bs]) * bs + p % bs);
-      }
-    }
-    batch = AttentionBatch{static_cast<int64_t>(positions.size()), positions.data(), seq_of.data(),
-                           table_ptrs.data(), slots.data()};
-    q = RandomVector(static_cast<size_t>(batch.n_tokens * H * D), seed + 30, 3.0f);
-  }
-};
-
+// The device copy of a testing::PagedSetup (cpu_test_util.h): K/V, the
+// block tables, then the device array of device table pointers.
 struct DevicePaged {
   std::vector<Dev> tables;
   Dev k, v, table_ptrs, positions, seq_of, slots, q;
   AttentionBatch batch;
 
-  DevicePaged(Backend& be, const PagedSetup& s)
+  DevicePaged(Backend& be, const testing::PagedSetup& s)
       : k(be, s.k), v(be, s.v), table_ptrs(be, s.tables.size() * sizeof(void*)), positions(be, s.positions),
         seq_of(be, s.seq_of), slots(be, s.slots), q(be, s.q) {
     std::vector<const int32_t*> ptrs;
@@ -425,7 +371,8 @@ TEST(CudaBackendTest, AttentionMatchesRef) {
   uint32_t seed = 1;
   for (const Case& c : cases) {
     // Three sequences: a long prefill chunk, a decode token, a middle chunk.
-    PagedSetup s({150, 37, 66}, {33, 1, 7}, c.H, c.KH, c.D, c.type, c.bs, *ref_be, seed++);
+    testing::PagedSetup s({150, 37, 66}, {33, 1, 7}, c.H, c.KH, c.D, c.type, *ref_be, seed++, c.bs);
+    for (float& x : s.q) x *= 3.0f;  // spreads the softmax (rescaling across chunks)
     AttentionParams p{c.H, c.KH, c.D, 1.0f / std::sqrt(static_cast<float>(c.D)), c.softcap, c.window};
     std::vector<float> ref(s.q.size());
     ref_be->Attention(s.q.data(), KvLayerView{s.k.data(), s.v.data(), s.layout}, s.batch, p, ref.data());
@@ -439,7 +386,7 @@ TEST(CudaBackendTest, AttentionMatchesRef) {
     EXPECT_LE(RelMaxErr(Download<float>(be, out, ref.size()), ref), 3e-5) << what;
   }
   // A head dim the kernel cannot take is reported by Synchronize.
-  PagedSetup s({5}, {1}, 1, 1, 512, DType::kF32, 4, *ref_be, 99);
+  testing::PagedSetup s({5}, {1}, 1, 1, 512, DType::kF32, *ref_be, 99);
   DevicePaged d(be, s);
   Dev out(be, s.q.size() * 4);
   be.Attention(d.q.f(), KvLayerView{d.k.as<void>(), d.v.as<void>(), s.layout}, d.batch,
