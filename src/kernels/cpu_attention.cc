@@ -249,11 +249,10 @@ FORMIGA_ALWAYS_INLINE __m512 LoadKv16(const void* base, int64_t i) {
   }
 }
 
-// scores[h * kChunk + j] = Dot(q_h, k_j) * scale for heads h < HB (q_h = q
-// + h D) and positions j < n: Dot4's operations for each 4 positions, Dot's
-// for the rest.
+// scores[h * kChunk + j] = Dot(q[h], k_j) * scale for queries h < HB and
+// positions j < n: Dot4's operations for each 4 positions, Dot's for the rest.
 template <DType kType, int HB>
-FORMIGA_ALWAYS_INLINE void ScoresZ(const float* q, const void* kb, const int64_t* offs, int64_t n, int64_t D,
+FORMIGA_ALWAYS_INLINE void ScoresZ(const float* const* q, const void* kb, const int64_t* offs, int64_t n, int64_t D,
                                    float scale, float* scores) {
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
@@ -269,7 +268,7 @@ FORMIGA_ALWAYS_INLINE void ScoresZ(const float* q, const void* kb, const int64_t
       for (int r = 0; r < 4; ++r) k[r] = LoadKv16<kType>(kb, offs[j + r] + d);
 #pragma GCC unroll 4
       for (int h = 0; h < HB; ++h) {
-        const __m512 qv = _mm512_loadu_ps(q + h * D + d);
+        const __m512 qv = _mm512_loadu_ps(q[h] + d);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; ++r) a[h][r] = _mm512_fmadd_ps(qv, k[r], a[h][r]);
       }
@@ -287,24 +286,24 @@ FORMIGA_ALWAYS_INLINE void ScoresZ(const float* q, const void* kb, const int64_t
     for (int64_t d = 0; d < D; d += 16) {
       const __m512 k = LoadKv16<kType>(kb, offs[j] + d);
 #pragma GCC unroll 4
-      for (int h = 0; h < HB; ++h) a[h] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * D + d), k, a[h]);
+      for (int h = 0; h < HB; ++h) a[h] = _mm512_fmadd_ps(_mm512_loadu_ps(q[h] + d), k, a[h]);
     }
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) scores[h * kChunk + j] = HSum(LowPlusHigh(a[h])) * scale;
   }
 }
 
-// acc_h (D, at acc + h D) = acc_h * alpha[h] + Σ_j p_h[j] v_j for heads h <
+// acc[h] (D floats) = acc[h] * alpha[h] + Σ_j p_h[j] v_j for queries h <
 // HB, kW 16-column chunks from column d.
 template <DType kType, int HB, int kW>
-FORMIGA_ALWAYS_INLINE void AccumulateZW(float* acc, const float* alpha, const float* p, const int64_t* voff,
-                                        int64_t n, const void* vb, int64_t D, int64_t d) {
+FORMIGA_ALWAYS_INLINE void AccumulateZW(float* const* acc, const float* alpha, const float* p, const int64_t* voff,
+                                        int64_t n, const void* vb, int64_t d) {
   __m512 a[HB][kW];
 #pragma GCC unroll 4
   for (int h = 0; h < HB; ++h) {
     const __m512 va = _mm512_set1_ps(alpha[h]);
 #pragma GCC unroll 8
-    for (int k = 0; k < kW; ++k) a[h][k] = _mm512_mul_ps(_mm512_loadu_ps(acc + h * D + d + 16 * k), va);
+    for (int k = 0; k < kW; ++k) a[h][k] = _mm512_mul_ps(_mm512_loadu_ps(acc[h] + d + 16 * k), va);
   }
   for (int64_t j = 0; j < n; ++j) {
     __m512 v[kW];
@@ -320,25 +319,38 @@ FORMIGA_ALWAYS_INLINE void AccumulateZW(float* acc, const float* alpha, const fl
 #pragma GCC unroll 4
   for (int h = 0; h < HB; ++h) {
 #pragma GCC unroll 8
-    for (int k = 0; k < kW; ++k) _mm512_storeu_ps(acc + h * D + d + 16 * k, a[h][k]);
+    for (int k = 0; k < kW; ++k) _mm512_storeu_ps(acc[h] + d + 16 * k, a[h][k]);
   }
 }
 
-// One chunk of n positions for the HB heads from q (their queries, D apart),
-// acc (their output sums) and ml (their (m, l) pairs): scores, each head's
+// One chunk of n positions for HB queries that read the same K/V rows
+// (heads of one GQA group, of one or several tokens): q[h] their queries,
+// acc[h] their output sums, ml[h] their (m, l) pairs; scores, each query's
 // SoftmaxChunk, accumulation. 4 x HB accumulators of 16 columns at most
-// (one head: 8, as Accumulate4 keeps 8 chains of 8).
+// (one query: 8, as Accumulate4 keeps 8 chains of 8).
 template <DType kType, int HB>
-void HeadsZ(const float* q, const void* kb, const int64_t* offs, int64_t n, const void* vb, const AttentionParams& p,
-            float* scores, float* acc, float* ml) {
+void QueriesZ(const float* const* q, const void* kb, const int64_t* offs, int64_t n, const void* vb,
+              const AttentionParams& p, float* scores, float* const* acc, float* const* ml) {
   const int64_t D = p.head_dim;
   ScoresZ<kType, HB>(q, kb, offs, n, D, p.scale, scores);
   float alpha[HB];
-  for (int h = 0; h < HB; ++h) alpha[h] = SoftmaxChunk(scores + h * kChunk, n, p.softcap, ml + 2 * h);
+  for (int h = 0; h < HB; ++h) alpha[h] = SoftmaxChunk(scores + h * kChunk, n, p.softcap, ml[h]);
   constexpr int kW = HB == 1 ? 8 : 4;
   int64_t d = 0;
-  for (; d + 16 * kW <= D; d += 16 * kW) AccumulateZW<kType, HB, kW>(acc, alpha, scores, offs, n, vb, D, d);
-  for (; d < D; d += 16) AccumulateZW<kType, HB, 1>(acc, alpha, scores, offs, n, vb, D, d);
+  for (; d + 16 * kW <= D; d += 16 * kW) AccumulateZW<kType, HB, kW>(acc, alpha, scores, offs, n, vb, d);
+  for (; d < D; d += 16) AccumulateZW<kType, HB, 1>(acc, alpha, scores, offs, n, vb, d);
+}
+
+// QueriesZ for nq <= 4 queries.
+template <DType kType>
+void QueriesAnyZ(int nq, const float* const* q, const void* kb, const int64_t* offs, int64_t n, const void* vb,
+                 const AttentionParams& p, float* scores, float* const* acc, float* const* ml) {
+  switch (nq) {
+    case 1: QueriesZ<kType, 1>(q, kb, offs, n, vb, p, scores, acc, ml); break;
+    case 2: QueriesZ<kType, 2>(q, kb, offs, n, vb, p, scores, acc, ml); break;
+    case 3: QueriesZ<kType, 3>(q, kb, offs, n, vb, p, scores, acc, ml); break;
+    default: QueriesZ<kType, 4>(q, kb, offs, n, vb, p, scores, acc, ml); break;
+  }
 }
 #endif  // FORMIGA_CPU_ZMM
 
@@ -374,7 +386,7 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
   float* vf = kf + (kConvert ? kChunk * D : 0);
   float* acc = vf + (kConvert ? kChunk * D : 0);  // nh x D
   float* ml = acc + nh * D;                       // nh x (m, l)
-  [[maybe_unused]] float* zscores = ml + 2 * nh;  // HeadsZ: 4 x kChunk
+  [[maybe_unused]] float* zscores = ml + 2 * nh;  // QueriesZ: 4 x kChunk
   std::fill(acc, acc + nh * D, 0.0f);
   for (int64_t i = 0; i < nh; ++i) {
     ml[2 * i] = -INFINITY;
@@ -403,13 +415,16 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
       float* acch = acc + i * D;
 #if FORMIGA_CPU_ZMM
       if (D % 16 == 0) {
-        const int64_t hb = std::min<int64_t>(4, nh - i);
-        switch (hb) {
-          case 1: HeadsZ<kRead, 1>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
-          case 2: HeadsZ<kRead, 2>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
-          case 3: HeadsZ<kRead, 3>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
-          default: HeadsZ<kRead, 4>(qh, kb, offs, n, vb, p, zscores, acch, ml + 2 * i); break;
+        const int hb = static_cast<int>(std::min<int64_t>(4, nh - i));
+        const float* qs[4];
+        float* accs[4];
+        float* mls[4];
+        for (int k = 0; k < hb; ++k) {
+          qs[k] = qh + k * D;
+          accs[k] = acch + k * D;
+          mls[k] = ml + 2 * (i + k);
         }
+        QueriesAnyZ<kRead>(hb, qs, kb, offs, n, vb, p, zscores, accs, mls);
         i += hb - 1;
         continue;
       }
@@ -432,10 +447,122 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
   }
 }
 
+#if FORMIGA_CPU_ZMM
+// Tokens sharing one chunk pass (AttentionTokensZ): prefill tokens of one
+// sequence, up to 4 at a time.
+constexpr int64_t kMaxTokens = 4;
+
+// The whole GQA group [h0, h1) for nt <= kMaxTokens tokens t0.. of one
+// sequence, no sliding window, f16/f32 rows, D % 16 == 0: chunk by chunk of
+// positions from 0 (as each token's own run), the queries whose chunk holds
+// the same number of positions go through QueriesZ together, up to 4 at a
+// time, so the tokens share each K/V row's loads as a group's heads do. Every
+// query gets its own run's operations (its chunks in order, QueriesZ's per
+// chunk), so the bits do not change.
+template <DType kType>
+void AttentionTokensZ(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                      float* out, int64_t t0, int64_t nt, int64_t h0, int64_t h1) {
+  const int64_t H = p.n_heads, KH = p.n_kv_heads, D = p.head_dim, bs = kv.layout.block_size;
+  const int64_t kh = h0 / (H / KH), nh = h1 - h0, nq = nt * nh;
+  const int32_t* table = batch.block_tables[batch.seq_of_token[t0]];
+  int64_t max_pos = 0;
+  for (int64_t k = 0; k < nt; ++k) max_pos = std::max<int64_t>(max_pos, batch.positions[t0 + k]);
+  thread_local std::vector<float> buf;
+  const size_t need = static_cast<size_t>(nq * (D + 2) + 4 * kChunk);
+  if (buf.size() < need) buf.resize(need);
+  float* acc = buf.data();     // nq x D, query (k, i) at (k nh + i) D
+  float* ml = acc + nq * D;    // nq x (m, l)
+  float* scores = ml + 2 * nq;  // 4 x kChunk
+  std::fill(acc, acc + nq * D, 0.0f);
+  for (int64_t i = 0; i < nq; ++i) {
+    ml[2 * i] = -INFINITY;
+    ml[2 * i + 1] = 0.0f;
+  }
+  int64_t offs[kChunk];
+  for (int64_t j0 = 0; j0 <= max_pos; j0 += kChunk) {
+    const int64_t n_max = std::min(kChunk, max_pos + 1 - j0);
+    for (int64_t j = 0; j < n_max; ++j) {
+      const int64_t jj = j0 + j;
+      offs[j] = ((static_cast<int64_t>(table[jj / bs]) * bs + jj % bs) * KH + kh) * D;
+    }
+    const float* qs[4];
+    float* accs[4];
+    float* mls[4];
+    int cnt = 0;
+    int64_t cur_n = 0;
+    for (int64_t k = 0; k < nt; ++k) {
+      const int64_t pos = batch.positions[t0 + k];
+      if (pos < j0) continue;
+      const int64_t n = std::min(kChunk, pos + 1 - j0);
+      for (int64_t i = 0; i < nh; ++i) {
+        if (cnt == 4 || (cnt > 0 && n != cur_n)) {
+          QueriesAnyZ<kType>(cnt, qs, kv.k, offs, cur_n, kv.v, p, scores, accs, mls);
+          cnt = 0;
+        }
+        cur_n = n;
+        qs[cnt] = q + ((t0 + k) * H + h0 + i) * D;
+        accs[cnt] = acc + (k * nh + i) * D;
+        mls[cnt] = ml + 2 * (k * nh + i);
+        ++cnt;
+      }
+    }
+    if (cnt > 0) QueriesAnyZ<kType>(cnt, qs, kv.k, offs, cur_n, kv.v, p, scores, accs, mls);
+  }
+  for (int64_t k = 0; k < nt; ++k) {
+    for (int64_t i = 0; i < nh; ++i) {
+      float* oh = out + ((t0 + k) * H + h0 + i) * D;
+      const float* a = acc + (k * nh + i) * D;
+      const float inv_l = 1.0f / ml[2 * (k * nh + i) + 1];
+      for (int64_t d = 0; d < D; ++d) oh[d] = a[d] * inv_l;
+    }
+  }
+}
+
+// The items [i0, i1) group by group: a token whose whole group is in the
+// range goes with the next tokens of its sequence whose whole group is too
+// (AttentionTokensZ), the other runs alone (AttentionRun).
+template <DType kType>
+void AttentionByGroupsZ(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
+                        float* out, int64_t i0, int64_t i1, float* scratch) {
+  const int64_t H = p.n_heads, group = p.n_heads / p.n_kv_heads;
+  const int64_t t_first = i0 / H, t_last = (i1 - 1) / H;
+  for (int64_t hs = 0; hs < H; hs += group) {
+    const int64_t he = hs + group;
+    for (int64_t t = t_first; t <= t_last;) {
+      const int64_t a = std::max(i0, t * H + hs), b = std::min(i1, t * H + he);
+      if (b - a < group) {  // part of the group, or none of it
+        if (a < b) AttentionRun<kType>(q, kv, batch, p, out, t, a - t * H, b - t * H, scratch);
+        ++t;
+        continue;
+      }
+      int64_t nt = 1;
+      while (nt < kMaxTokens && t + nt <= t_last && (t + nt) * H + he <= i1 &&
+             batch.seq_of_token[t + nt] == batch.seq_of_token[t]) {
+        ++nt;
+      }
+      if (nt == 1) {
+        AttentionRun<kType>(q, kv, batch, p, out, t, hs, he, scratch);
+      } else {
+        AttentionTokensZ<kType>(q, kv, batch, p, out, t, nt, hs, he);
+      }
+      t += nt;
+    }
+  }
+}
+#endif  // FORMIGA_CPU_ZMM
+
 template <DType kType>
 void AttentionTyped(const float* q, const KvLayerView& kv, const AttentionBatch& batch, const AttentionParams& p,
                     float* out, int64_t i0, int64_t i1, float* scratch) {
   const int64_t H = p.n_heads, group = p.n_heads / p.n_kv_heads;
+#if FORMIGA_CPU_ZMM
+  if constexpr (kType != DType::kQ8_0) {
+    if (p.window == 0 && p.head_dim % 16 == 0) {
+      AttentionByGroupsZ<kType>(q, kv, batch, p, out, i0, i1, scratch);
+      return;
+    }
+  }
+#endif
   for (int64_t item = i0; item < i1;) {
     const int64_t t = item / H, h = item % H;
     const int64_t h1 = std::min({H, (h / group + 1) * group, h + (i1 - item)});
