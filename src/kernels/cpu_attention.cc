@@ -184,6 +184,27 @@ void ConvertRows(const void* cache, const int64_t* offs, int64_t D, int64_t n, f
   }
 }
 
+// Element offset of position jj's row of KV head kh in the paged cache.
+FORMIGA_ALWAYS_INLINE int64_t KvRowOffset(const int32_t* table, int64_t bs, int64_t KH, int64_t kh, int64_t D,
+                                          int64_t jj) {
+  return ((static_cast<int64_t>(table[jj / bs]) * bs + jj % bs) * KH + kh) * D;
+}
+
+// n queries' online-softmax state: output sums (n x D) at 0, (m, l) = (-inf, 0).
+inline void ResetState(float* acc, float* ml, int64_t n, int64_t D) {
+  std::fill(acc, acc + n * D, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    ml[2 * i] = -INFINITY;
+    ml[2 * i + 1] = 0.0f;
+  }
+}
+
+// One query's output: its sum (D floats) over its softmax total l.
+inline void WriteOutput(float* out, const float* acc, float l, int64_t D) {
+  const float inv_l = 1.0f / l;
+  for (int64_t d = 0; d < D; ++d) out[d] = acc[d] * inv_l;
+}
+
 // One head's online-softmax step over a chunk: scores [0, n) (the scaled
 // dot products; the buffer holds n rounded up to 8) become the chunk's
 // weights exp(s - m'), padded with zeros to a multiple of 8; ml = (m, l),
@@ -387,17 +408,13 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
   float* acc = vf + (kConvert ? kChunk * D : 0);  // nh x D
   float* ml = acc + nh * D;                       // nh x (m, l)
   [[maybe_unused]] float* zscores = ml + 2 * nh;  // QueriesZ: 4 x kChunk
-  std::fill(acc, acc + nh * D, 0.0f);
-  for (int64_t i = 0; i < nh; ++i) {
-    ml[2 * i] = -INFINITY;
-    ml[2 * i + 1] = 0.0f;
-  }
+  ResetState(acc, ml, nh, D);
   int64_t cache_offs[kChunk], f32_offs[kChunk];
   for (int64_t j0 = lo; j0 <= pos; j0 += kChunk) {
     const int64_t n = std::min(kChunk, pos + 1 - j0);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t jj = j0 + j;
-      cache_offs[j] = ((static_cast<int64_t>(table[jj / bs]) * bs + jj % bs) * KH + kh) * D;
+      cache_offs[j] = KvRowOffset(table, bs, KH, kh, D, jj);
       f32_offs[j] = j * D;
     }
     const void* kb = kv.k;
@@ -440,11 +457,7 @@ void AttentionRun(const float* q, const KvLayerView& kv, const AttentionBatch& b
       Accumulate4<kRead>(acch, alpha, scores, offs, n, vb, D);
     }
   }
-  for (int64_t i = 0; i < nh; ++i) {
-    float* oh = out + (t * H + h0 + i) * D;
-    const float inv_l = 1.0f / ml[2 * i + 1];
-    for (int64_t d = 0; d < D; ++d) oh[d] = acc[i * D + d] * inv_l;
-  }
+  for (int64_t i = 0; i < nh; ++i) WriteOutput(out + (t * H + h0 + i) * D, acc + i * D, ml[2 * i + 1], D);
 }
 
 #if FORMIGA_CPU_ZMM
@@ -473,18 +486,11 @@ void AttentionTokensZ(const float* q, const KvLayerView& kv, const AttentionBatc
   float* acc = buf.data();     // nq x D, query (k, i) at (k nh + i) D
   float* ml = acc + nq * D;    // nq x (m, l)
   float* scores = ml + 2 * nq;  // 4 x kChunk
-  std::fill(acc, acc + nq * D, 0.0f);
-  for (int64_t i = 0; i < nq; ++i) {
-    ml[2 * i] = -INFINITY;
-    ml[2 * i + 1] = 0.0f;
-  }
+  ResetState(acc, ml, nq, D);
   int64_t offs[kChunk];
   for (int64_t j0 = 0; j0 <= max_pos; j0 += kChunk) {
     const int64_t n_max = std::min(kChunk, max_pos + 1 - j0);
-    for (int64_t j = 0; j < n_max; ++j) {
-      const int64_t jj = j0 + j;
-      offs[j] = ((static_cast<int64_t>(table[jj / bs]) * bs + jj % bs) * KH + kh) * D;
-    }
+    for (int64_t j = 0; j < n_max; ++j) offs[j] = KvRowOffset(table, bs, KH, kh, D, j0 + j);
     const float* qs[4];
     float* accs[4];
     float* mls[4];
@@ -510,10 +516,8 @@ void AttentionTokensZ(const float* q, const KvLayerView& kv, const AttentionBatc
   }
   for (int64_t k = 0; k < nt; ++k) {
     for (int64_t i = 0; i < nh; ++i) {
-      float* oh = out + ((t0 + k) * H + h0 + i) * D;
-      const float* a = acc + (k * nh + i) * D;
-      const float inv_l = 1.0f / ml[2 * (k * nh + i) + 1];
-      for (int64_t d = 0; d < D; ++d) oh[d] = a[d] * inv_l;
+      const int64_t qi = k * nh + i;
+      WriteOutput(out + ((t0 + k) * H + h0 + i) * D, acc + qi * D, ml[2 * qi + 1], D);
     }
   }
 }

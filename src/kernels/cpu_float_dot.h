@@ -59,6 +59,15 @@ static inline float ScalarW(const void* w, int64_t c) {
   }
 }
 
+// acc0 plus the unpaired last chunk (columns PairedColumns(C) .. + 7) when
+// C / 8 is odd, as every path adds it: after all the pairs.
+template <DType kType>
+static inline __m256 AddOddChunk(__m256 acc0, const void* w, const float* x, int64_t C) {
+  if ((C / 8) % 2 == 0) return acc0;
+  const int64_t n16 = PairedColumns(C);
+  return _mm256_fmadd_ps(LoadW<kType>(w, n16), _mm256_loadu_ps(x + n16), acc0);
+}
+
 // The end of every output's dot product, shared by all paths: the two
 // accumulators' lanes, then columns [c8, C) (C % 8 of them) by explicit
 // scalar FMAs (not left to the compiler's contraction choice).

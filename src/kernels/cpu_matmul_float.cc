@@ -85,10 +85,8 @@ void DotRowsF(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int
     }
   }
   for (int r = 0; r < R; ++r) {
-    if (nc % 2 != 0) {
-      acc0[r] = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, n16), _mm256_loadu_ps(x + n16), acc0[r]);
-    }
-    y[r] = FinishDot<kType>(acc0[r], acc1[r], w + r * row_bytes, x, 8 * nc, C);
+    y[r] = FinishDot<kType>(AddOddChunk<kType>(acc0[r], w + r * row_bytes, x, C), acc1[r], w + r * row_bytes, x,
+                            8 * nc, C);
   }
 }
 
@@ -165,7 +163,6 @@ void TileFAny(int r, int nt, const uint8_t* w, size_t row_bytes, const float* x,
 template <DType kType>
 void MatMulFloatBlocked(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t C = w.cols, N = w.rows, nc = C / 8, C8 = 8 * nc, n16 = PairedColumns(C);
-  const bool odd = nc % 2 != 0;  // acc0's last chunk, at n16, has no pair
   const auto* base = static_cast<const uint8_t*>(w.data);
   // The paired columns in n_k k-blocks of kc columns (the last one shorter).
   const int64_t n_k = std::max<int64_t>(1, (n16 + kKc - 1) / kKc);
@@ -212,12 +209,9 @@ void MatMulFloatBlocked(const WeightView& w, const float* x, int64_t T, float* y
           for (int j = 0; j < nt; ++j) {
             __m256 acc0[kMR], acc1[kMR];
             for (int i = 0; i < r; ++i) {
-              acc0[i] = s[i * nt + j];
+              acc0[i] = AddOddChunk<kType>(s[i * nt + j], base + static_cast<size_t>(n + i) * w.row_bytes,
+                                           x + (t + j) * C, C);
               acc1[i] = s[(r + i) * nt + j];
-              if (odd) {
-                const void* row = base + static_cast<size_t>(n + i) * w.row_bytes;
-                acc0[i] = _mm256_fmadd_ps(LoadW<kType>(row, n16), _mm256_loadu_ps(x + (t + j) * C + n16), acc0[i]);
-              }
             }
             FinishRows<kType>(acc0, acc1, r, base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, x + (t + j) * C,
                               C8, C, y + (t + j) * N + n);

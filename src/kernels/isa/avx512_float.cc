@@ -92,8 +92,7 @@ void DotRows2(const uint8_t* w, size_t row_bytes, const float* x, int64_t C, int
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    __m256 acc0 = Low(acc[r]);
-    if (nc % 2 != 0) acc0 = _mm256_fmadd_ps(LoadW<kType>(w + r * row_bytes, n16), _mm256_loadu_ps(x + n16), acc0);
+    const __m256 acc0 = AddOddChunk<kType>(Low(acc[r]), w + r * row_bytes, x, C);
     y[r] = FinishDot<kType>(acc0, High(acc[r]), w + r * row_bytes, x, 8 * nc, C);
   }
 }
@@ -178,7 +177,6 @@ void Tile2Any(int r, int nt, const uint8_t* w, size_t row_bytes, const float* x,
 template <DType kType>
 void MatMulBlocked2(const WeightView& w, const float* x, int64_t T, float* y, int64_t n0, int64_t n1) {
   const int64_t C = w.cols, N = w.rows, nc = C / 8, C8 = 8 * nc, n16 = PairedColumns(C);
-  const bool odd = nc % 2 != 0;  // acc0's last chunk, at n16, has no pair
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t n_k = std::max<int64_t>(1, (n16 + kKc - 1) / kKc);
   const int64_t kc = (n16 / 16 + n_k - 1) / n_k * 16;
@@ -216,12 +214,8 @@ void MatMulBlocked2(const WeightView& w, const float* x, int64_t T, float* y, in
             const float* xt = x + (t + j) * C;
             __m256 acc0[kMR], acc1[kMR];
             for (int i = 0; i < r; ++i) {
-              acc0[i] = Low(s[i * nt + j]);
+              acc0[i] = AddOddChunk<kType>(Low(s[i * nt + j]), base + static_cast<size_t>(n + i) * w.row_bytes, xt, C);
               acc1[i] = High(s[i * nt + j]);
-              if (odd) {
-                const void* row = base + static_cast<size_t>(n + i) * w.row_bytes;
-                acc0[i] = _mm256_fmadd_ps(LoadW<kType>(row, n16), _mm256_loadu_ps(xt + n16), acc0[i]);
-              }
             }
             FinishRows<kType>(acc0, acc1, r, base + static_cast<size_t>(n) * w.row_bytes, w.row_bytes, xt, C8, C,
                               y + (t + j) * N + n);
