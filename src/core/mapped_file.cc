@@ -23,13 +23,16 @@ constexpr size_t kHugePage = size_t{2} << 20;
 // decode streams every weight once per token, and with 4 KB entries the
 // TLB misses cost 5-17 % of decode speed on the 2-core Zen 5 (session 10,
 // docs/kernels.md "Huge pages"). MAP_FAILED on error (errno set).
+// fd < 0: anonymous read-write memory (HostPages) instead.
 void* MapAligned(int fd, size_t size) {
-  if (size < kHugePage) return mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  const int prot = fd < 0 ? PROT_READ | PROT_WRITE : PROT_READ;
+  const int flags = fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED;
+  if (size < kHugePage) return mmap(nullptr, size, prot, flags, fd, 0);
   void* reserve = mmap(nullptr, size + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (reserve == MAP_FAILED) return MAP_FAILED;
   const auto base = reinterpret_cast<uintptr_t>(reserve);
   const uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
-  void* p = mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+  void* p = mmap(reinterpret_cast<void*>(aligned), size, prot, flags | MAP_FIXED, fd, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
     munmap(reserve, size + kHugePage);
@@ -181,6 +184,38 @@ Status MappedFile::DropFromPageCache() const {
   ::close(fd);
   if (err != 0) return Status::IOError(path_ + ": posix_fadvise(DONTNEED) failed: " + std::strerror(err));
   return Status::Ok();
+}
+
+// ---- HostPages --------------------------------------------------------------
+
+HostPages::~HostPages() {
+  if (data_ != nullptr) munmap(data_, size_);
+}
+
+HostPages::HostPages(HostPages&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+HostPages& HostPages::operator=(HostPages&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+Result<HostPages> HostPages::Allocate(size_t bytes) {
+  HostPages h;
+  if (bytes == 0) return h;
+  void* p = MapAligned(-1, bytes);
+  if (p == MAP_FAILED) {
+    return Status::ResourceExhausted("cannot allocate " + std::to_string(bytes >> 20) + " MiB of host memory (" +
+                                     std::strerror(errno) + "): free memory, or use a smaller model or quant");
+  }
+  if (bytes >= kHugePage) (void)madvise(p, bytes, MADV_HUGEPAGE);
+  h.data_ = p;
+  h.size_ = bytes;
+  return h;
 }
 
 }  // namespace formiga

@@ -62,4 +62,29 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Anonymous host memory (read-write, zero-filled), 2 MB-aligned and advised
+// into 2 MB pages (MADV_HUGEPAGE) when it is at least that big: what the
+// CPU backend's packed weights live in (Backend::PackWeight), streamed every
+// token like the mapped file. Move-only; unmapped on destruction.
+class HostPages {
+ public:
+  HostPages() = default;
+  ~HostPages();
+  HostPages(HostPages&& other) noexcept;
+  HostPages& operator=(HostPages&& other) noexcept;
+  HostPages(const HostPages&) = delete;
+  HostPages& operator=(const HostPages&) = delete;
+
+  // ResourceExhausted (with the size) when the memory is not there.
+  static Result<HostPages> Allocate(size_t bytes);
+
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 }  // namespace formiga
+

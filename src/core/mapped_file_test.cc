@@ -95,5 +95,33 @@ TEST(MappedFileTest, LargeFilesAreHugePageAlignedAndSurviveAPageCacheDrop) {
   std::filesystem::remove(small_path);
 }
 
+TEST(HostPagesTest, ZeroedWritableAndHugePageAligned) {
+  for (size_t bytes : {size_t{100}, (size_t{3} << 20) + 5}) {
+    auto p = HostPages::Allocate(bytes);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    ASSERT_NE(p->data(), nullptr);
+    EXPECT_EQ(p->size(), bytes);
+    auto* b = static_cast<uint8_t*>(p->data());
+    EXPECT_EQ(b[0], 0);
+    EXPECT_EQ(b[bytes - 1], 0);
+    std::memset(b, 0xab, bytes);
+    EXPECT_EQ(b[bytes - 1], 0xab);
+    if (bytes >= (size_t{2} << 20)) EXPECT_EQ(reinterpret_cast<uintptr_t>(b) % (size_t{2} << 20), 0u);
+    HostPages moved = std::move(*p);
+    EXPECT_EQ(p->data(), nullptr);
+    EXPECT_EQ(static_cast<uint8_t*>(moved.data())[0], 0xab);
+  }
+  auto none = HostPages::Allocate(0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->data(), nullptr);
+}
+
+TEST(HostPagesTest, ImpossibleSizeIsAClearError) {
+  auto p = HostPages::Allocate(size_t{1} << 62);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(p.status().message().find("host memory"), std::string::npos) << p.status().ToString();
+}
+
 }  // namespace
 }  // namespace formiga

@@ -29,6 +29,16 @@
 
 namespace formiga {
 
+// How a weight matrix's bytes are arranged.
+enum class WeightLayout : uint8_t {
+  // GGUF's: row after row, `row_bytes` apart (what the file holds).
+  kRows,
+  // A host backend's own arrangement, made at load by Backend::PackWeight
+  // (cpu: kernels/cpu_pack.h): the same bytes, interleaved so that its
+  // kernels stream them in order. Only that backend reads it.
+  kPacked,
+};
+
 // A weight matrix: `rows` rows of `cols` elements in `type`, rows `row_bytes` apart.
 struct WeightView {
   DType type = DType::kF32;
@@ -36,6 +46,7 @@ struct WeightView {
   int64_t cols = 0;       // C: input width (contiguous)
   int64_t rows = 0;       // N: output width
   size_t row_bytes = 0;   // DTypeRowBytes(type, cols) for a packed matrix
+  WeightLayout layout = WeightLayout::kRows;
 };
 
 enum class RopeStyle {
@@ -145,6 +156,23 @@ class Backend {
   // void report their failures (a bad launch, a device fault, an argument the
   // kernels cannot handle) here, as the first error since the last call.
   virtual Status Synchronize() { return Status::Ok(); }
+
+  // ---- Weight layout. A host backend may compute faster from its own
+  // arrangement of a matrix (kernels stream one run of bytes per row group
+  // instead of one per row). The model placement asks at load: PackedBytes
+  // says how many bytes `w` takes packed (0: keep the mapped rows, the
+  // default), and PackWeight writes them to `dst` (host memory of that many
+  // bytes, 64-byte aligned) and returns the view to compute with (layout
+  // kPacked; only this backend's MatMul reads it). Results are bit-identical
+  // to the rows'.
+  virtual size_t PackedBytes(const WeightView& w) const {
+    (void)w;
+    return 0;
+  }
+  virtual Result<WeightView> PackWeight(const WeightView& w, void* dst) {
+    (void)dst;
+    return Status::Unsupported(std::string(name()) + " keeps weights as GGUF rows (" + DTypeName(w.type) + ")");
+  }
 
   // y (T, N) = x (T, C) · Wᵀ, W of any supported weight type.
   virtual Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) = 0;

@@ -21,6 +21,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/cpu_kernels.h"
+#include "kernels/cpu_pack.h"
 
 namespace formiga {
 namespace {
@@ -47,6 +48,18 @@ struct TierKernels {
                     int64_t, float*);
 };
 
+// FORMIGA_PACK_WEIGHTS=0 turns weight packing off.
+bool PackingWanted() {
+  const char* env = std::getenv("FORMIGA_PACK_WEIGHTS");
+  return env == nullptr || std::string(env) != "0";
+}
+
+// `w` as the kRows view it was packed from (for the size checks).
+WeightView Unpacked(WeightView w) {
+  w.layout = WeightLayout::kRows;
+  return w;
+}
+
 TierKernels KernelsOf(CpuIsa isa) {
   switch (isa) {
 #if defined(__x86_64__)
@@ -66,6 +79,28 @@ class CpuBackend final : public Backend {
 
   const char* name() const override { return "cpu"; }
   CpuIsa isa() const { return isa_; }
+
+  // Packed weights (cpu_pack.h): Q4_0 and Q8_0 for the avx512-vnni tier,
+  // whose 512-bit kernels read them; unless FORMIGA_PACK_WEIGHTS=0 (keep
+  // computing from the mapped rows: no copy, pages shared with other
+  // processes through the page cache).
+  size_t PackedBytes(const WeightView& w) const override {
+    if (isa_ != CpuIsa::kAvx512Vnni || !PackingWanted()) return 0;
+    return cpu::PackedBytes(w);
+  }
+  Result<WeightView> PackWeight(const WeightView& w, void* dst) override {
+    if (PackedBytes(w) == 0) return Backend::PackWeight(w, dst);
+    auto* out = static_cast<uint8_t*>(dst);
+    const int64_t groups = w.rows / cpu::kPackRows;
+    // About 1 MB of weights per task.
+    const int64_t per_task =
+        std::max<int64_t>(1, (int64_t{1} << 20) / static_cast<int64_t>(cpu::kPackRows * w.row_bytes));
+    pool_.Run(CeilDiv(groups, per_task), [&](int64_t task, int) {
+      cpu::PackGroups(w, task * per_task, std::min(groups, (task + 1) * per_task), out);
+    });
+    cpu::PackTail(w, out);
+    return cpu::PackedView(w, out);
+  }
 
   Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) override {
     return MatMulShared(&w, &y, 1, x, T);
@@ -92,6 +127,11 @@ class CpuBackend final : public Backend {
         return Status::InvalidArgument("cpu backend: MatMul on " + std::string(DTypeName(w.type)) +
                                        " weights with " + std::to_string(w.cols) +
                                        " columns, not a multiple of the block size " + std::to_string(block));
+      }
+      if (w.layout == WeightLayout::kPacked && (isa_ != CpuIsa::kAvx512Vnni || cpu::PackedBytes(Unpacked(w)) == 0)) {
+        return Status::InvalidArgument(std::string("cpu backend: a packed ") + DTypeName(w.type) +
+                                       " matrix reached the " + CpuIsaName(isa_) +
+                                       " kernels, which read only GGUF rows (pack with this backend's PackWeight)");
       }
       if (w.cols != ws[0].cols) {
         return Status::InvalidArgument("cpu backend: MatMulShared over weights of " + std::to_string(ws[0].cols) +
@@ -192,6 +232,9 @@ class CpuBackend final : public Backend {
   }
 
   Status GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) override {
+    if (table.layout != WeightLayout::kRows) {
+      return Status::InvalidArgument("cpu backend: GetRows on a packed matrix (embedding tables stay GGUF rows)");
+    }
     for (int64_t t = 0; t < T; ++t) {
       if (ids[t] < 0 || ids[t] >= table.rows) {
         return Status::OutOfRange("token id " + std::to_string(ids[t]) + " outside the vocabulary (" +

@@ -39,10 +39,12 @@
 #include <vector>
 
 #include "core/fp16.h"
+#include "core/mapped_file.h"
 #include "core/quant.h"
 #include "kernels/backend.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/cpu_kernels.h"
+#include "kernels/cpu_pack.h"
 #include "kernels/cpu_test_util.h"
 
 namespace formiga::cpu::vnni_emulated {
@@ -307,6 +309,85 @@ TEST(CpuIsaTest, TiersGiveTheAvx2BitsAtTheIntegerBounds) {
       }
     }
   }
+}
+
+// Packed weights (cpu_pack.h): the 512-bit tiers' Q4_0 / Q8_0 kernels read
+// the packed layout and give the avx2 kernels' bits from the rows, on every
+// path (decode, batched tiles, prefill), with row tails (N % 16 rows stored
+// as rows), ranges that start or end inside a group, random weights and
+// raw bytes at the integer bounds (Q8_0 quants of -128 included: the
+// offset-binary sums must stay exact).
+TEST(CpuIsaTest, PackedWeightsGiveTheRowsBits) {
+  if (!CpuSupportsIsa(CpuIsa::kAvx2)) GTEST_SKIP() << "no AVX2: no cpu kernel can run here";
+  std::vector<Tier> tiers = {
+      {"avx512-vnni (SIMDe emulation)", cpu::vnni_emulated::MatMulQ8Rows, cpu::vnni_emulated::MatMulQ8KRows, true, ""}};
+  const bool native = CpuSupportsIsa(CpuIsa::kAvx512Vnni);
+  tiers.push_back({"avx512-vnni (native)", cpu::avx512_vnni::MatMulQ8Rows, cpu::avx512_vnni::MatMulQ8KRows, native,
+                   native ? "" : ChooseCpuIsa("avx512-vnni").status().message()});
+  ReportNativeRuns(tiers);
+  const int64_t kTs[] = {1, 2, 7, 8, 9, 15, 16, 33};
+  const int64_t kNs[] = {16, 17, 32, 45, 64};
+  const auto raw_byte = [](std::mt19937& r) { return static_cast<uint8_t>(r()); };
+  const auto pm127 = [](std::mt19937& r) { return static_cast<int8_t>(r() % 2 ? 127 : -127); };
+  int cases = 0;
+  for (DType type : {DType::kQ4_0, DType::kQ8_0}) {
+    int i = 0;
+    bool ok = true;  // one failure per type is enough
+    for (int64_t C : {32, 96, 512}) {
+      for (int64_t T : kTs) {
+        for (bool raw : {false, true}) {
+          if (!ok) break;
+          const int64_t N = kNs[i++ % 5];
+          const auto seed = static_cast<uint32_t>(N * 7919 + C * 31 + T + raw);
+          const std::vector<uint8_t> w =
+              raw ? RawWeights(type, N, C, raw_byte, seed) : testing::MakeWeights(type, N, C, seed);
+          const Acts a = raw ? RawActs(type, T, C, pm127, seed + 1)
+                             : Quantize(type, testing::RandomVector(static_cast<size_t>(T * C), seed + 1), T, C);
+          const WeightView rows{type, w.data(), C, N, DTypeRowBytes(type, static_cast<uint64_t>(C))};
+          const size_t bytes = cpu::PackedBytes(rows);
+          ASSERT_EQ(bytes, w.size());
+          auto buf = HostPages::Allocate(bytes);
+          ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+          auto* out = static_cast<uint8_t*>(buf->data());
+          cpu::PackGroups(rows, 0, N / cpu::kPackRows, out);
+          cpu::PackTail(rows, out);
+          const WeightView packed = cpu::PackedView(rows, out);
+          const std::vector<float> base = formiga::Run(type, cpu::avx2::MatMulQ8Rows, cpu::avx2::MatMulQ8KRows, rows, a, T, 0, N);
+          const std::string what = std::string(DTypeName(type)) + (raw ? " raw bytes" : "") +
+                                   " N=" + std::to_string(N) + " C=" + std::to_string(C) + " T=" + std::to_string(T);
+          // The whole matrix, the backend's task shapes, and a range that
+          // cuts the first and last groups.
+          const std::pair<int64_t, int64_t> ranges[] = {{0, N}, {0, 16}, {16, N}, {5, N - 3}};
+          for (const Tier& tier : tiers) {
+            for (const auto& [n0, n1] : ranges) {
+              if (!tier.runnable || n1 <= n0 || !ok) continue;
+              const std::vector<float> got = formiga::Run(type, tier.q8, tier.q8k, packed, a, T, n0, n1);
+              for (int64_t t = 0; t < T && ok; ++t) {
+                if (std::memcmp(got.data() + t * N + n0, base.data() + t * N + n0,
+                                static_cast<size_t>(n1 - n0) * sizeof(float)) != 0) {
+                  ADD_FAILURE() << tier.name << " packed vs avx2 rows: " << what << " token " << t << " rows [" << n0
+                                << ", " << n1 << ")";
+                  ok = false;
+                }
+              }
+              // Nothing outside the range is written.
+              for (int64_t t = 0; t < T && ok; ++t) {
+                for (int64_t n = 0; n < N; ++n) {
+                  if ((n < n0 || n >= n1) && got[static_cast<size_t>(t * N + n)] != -7.0f) {
+                    ADD_FAILURE() << tier.name << " wrote row " << n << " outside [" << n0 << ", " << n1 << "): " << what;
+                    ok = false;
+                    break;
+                  }
+                }
+              }
+            }
+          }
+          ++cases;
+        }
+      }
+    }
+  }
+  std::printf("%d packed cases\n", cases);
 }
 
 TEST(CpuIsaTest, ChoosesAndReportsTheTier) {

@@ -53,10 +53,12 @@
 //
 // Shapes: W is (N, C) in blocks of 32, xq is (T, C/32) ActQ8, y is (T, N).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "kernels/cpu_kernels.h"
+#include "kernels/cpu_pack.h"
 #include "kernels/cpu_simd.h"
 #include "kernels/isa/tier.h"
 
@@ -585,6 +587,93 @@ void DotRows16Tok(const uint8_t* w, size_t stride, const ActQ8* xq, int64_t nb, 
   }
   for (int t = 0; t < nt; ++t) std::memcpy(y + t * ldy, acc[t], sizeof(acc[t]));
 }
+
+// ---- Packed weights (cpu_pack.h): 16 rows per group, one contiguous run.
+// The same per-lane integers (exact) and float operations, in the same
+// order, as DotRows8 / DotRows8Tok / BlockDot: the same bits as the rows.
+
+// The int32 sums of one packed group block `gb` and token `a` (16 lanes).
+// Q4_0: the nibbles against the activations, the offset as the first
+// chain's start (SumFourVnni); Q8_0: the offset-binary bytes (q + 128)
+// against the activations, minus 128 * sum(x) as the start.
+template <class Fmt>
+FORMIGA_ALWAYS_INLINE __m512i PackedSum(const __m512i* v, const ActQ8& a) {
+  constexpr int kShift = Fmt::kFour ? Fmt::kOffsetShift : 7;
+  __m512i s0 = _mm512_set1_epi32(-a.qsum * (1 << kShift)), s1 = _mm512_setzero_si512();
+  if constexpr (Fmt::kFour) {
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      s0 = _mm512_dpbusd_epi32(s0, v[2 * c], Bcast4Z(a.qs + 4 * c));
+      s1 = _mm512_dpbusd_epi32(s1, v[2 * c + 1], Bcast4Z(a.qs + 16 + 4 * c));
+    }
+  } else {
+#pragma GCC unroll 4
+    for (int c = 0; c < 8; c += 2) {
+      s0 = _mm512_dpbusd_epi32(s0, v[c], Bcast4Z(a.qs + 4 * c));
+      s1 = _mm512_dpbusd_epi32(s1, v[c + 1], Bcast4Z(a.qs + 4 * c + 4));
+    }
+  }
+  return _mm512_add_epi32(s0, s1);
+}
+
+// The 8 unsigned quant vectors of a packed group block: Q4_0 lo0, hi0, lo1,
+// ...; Q8_0 the 8 column groups' offset-binary bytes.
+template <class Fmt>
+FORMIGA_ALWAYS_INLINE void PackedQuants(const uint8_t* gb, __m512i v[8]) {
+  const uint8_t* q = gb + 32;
+  if constexpr (Fmt::kFour) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m512i b = _mm512_loadu_si512(q + 64 * c);
+      v[2 * c] = _mm512_and_si512(b, m4);
+      v[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) v[c] = _mm512_loadu_si512(q + 64 * c);
+  }
+}
+
+// Prefetch distance of the packed one-token kernel, in bytes ahead of the
+// group block being read (one contiguous stream per task).
+constexpr size_t kPackedAhead = 2048;
+
+// Decode: y[i] = dot(row i, the token) for the 16 rows of packed group `g`.
+template <class Fmt>
+void DotPacked16(const uint8_t* g, const ActQ8* a, int64_t nb, float* y) {
+  constexpr size_t kGroupBlock = 16 * sizeof(typename Fmt::Block);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib, g += kGroupBlock, ++a) {
+    for (size_t k = 0; k < kGroupBlock; k += 64) _mm_prefetch(reinterpret_cast<const char*>(g) + kPackedAhead + k, _MM_HINT_T0);
+    __m512i v[8];
+    PackedQuants<Fmt>(g, v);
+    const __m512 d16 = F16x16(reinterpret_cast<const uint16_t*>(g));
+    acc = _mm512_fmadd_ps(Cvt16(PackedSum<Fmt>(v, *a)), _mm512_mul_ps(d16, _mm512_set1_ps(a->d)), acc);
+  }
+  _mm512_storeu_ps(y, acc);
+}
+
+// Batched decode: the nt (<= kTokTile) tokens of a tile, each group block
+// unpacked once into registers for all of them.
+template <class Fmt>
+void DotPacked16Tok(const uint8_t* g, const ActQ8* xq, int64_t nb, int nt, float* y, int64_t ldy) {
+  constexpr size_t kGroupBlock = 16 * sizeof(typename Fmt::Block);
+  alignas(64) float acc[kTokTile][16] = {};
+  for (int64_t ib = 0; ib < nb; ++ib, g += kGroupBlock) {
+    for (size_t k = 0; k < kGroupBlock; k += 64) _mm_prefetch(reinterpret_cast<const char*>(g) + kPackedAhead + k, _MM_HINT_T0);
+    __m512i v[8];
+    PackedQuants<Fmt>(g, v);
+    const __m512 d16 = F16x16(reinterpret_cast<const uint16_t*>(g));
+    const ActQ8* a = xq + ib;
+#pragma GCC unroll 1
+    for (int t = 0; t < nt; ++t, a += nb) {
+      _mm512_store_ps(acc[t], _mm512_fmadd_ps(Cvt16(PackedSum<Fmt>(v, *a)), _mm512_mul_ps(d16, _mm512_set1_ps(a->d)),
+                                              _mm512_load_ps(acc[t])));
+    }
+  }
+  for (int t = 0; t < nt; ++t) std::memcpy(y + t * ldy, acc[t], sizeof(acc[t]));
+}
 #endif  // FORMIGA_CPU_ZMM
 
 // The same from blocks unpacked beforehand (prefill: each group is unpacked
@@ -635,9 +724,21 @@ void DotGroup(const uint8_t* w, size_t stride, int n_valid, const ActQ8* xq, int
   for (int t = 0; t < nt; ++t) std::memcpy(y + t * ldy, tmp[t], n_valid * sizeof(float));
 }
 
+// Every token tile of T tokens over a pre-unpacked 8-row group.
 template <class Fmt>
-void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  const int64_t nb = w.cols / kQK, N = w.rows;
+void DotUnpackedTiles(const Unpacked<Fmt>* pk, const ActQ8* xq, int64_t nb, int64_t T, float* y, int64_t ldy,
+                      int n_valid) {
+  constexpr int kBig = kUnpackedTile;
+  int64_t t = 0;
+  for (; t + kBig <= T; t += kBig) DotUnpacked<Fmt, kBig>(pk, xq + t * nb, nb, y + t * ldy, ldy, n_valid);
+  for (; t + 4 <= T; t += 4) DotUnpacked<Fmt, 4>(pk, xq + t * nb, nb, y + t * ldy, ldy, n_valid);
+  for (; t < T; ++t) DotUnpacked<Fmt, 1>(pk, xq + t * nb, nb, y + t * ldy, ldy, n_valid);
+}
+
+// Rows [n0, n1) of a kRows matrix into y (T rows, `N` = ldy apart).
+template <class Fmt>
+void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1, int64_t N) {
+  const int64_t nb = w.cols / kQK;
   const auto* base = static_cast<const uint8_t*>(w.data);
   thread_local std::vector<Unpacked<Fmt>> unpacked;
   for (int64_t r0 = n0; r0 < n1; r0 += kLanes) {
@@ -665,13 +766,7 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
         const uint8_t* wb = g + ib * sizeof(typename Fmt::Block);
         UnpackBlock<Fmt>(wb, wb + 4 * stride, stride, 3 * stride, unpacked[ib]);
       }
-      constexpr int kBig = kUnpackedTile;
-      int64_t t = 0;
-      for (; t + kBig <= T; t += kBig) {
-        DotUnpacked<Fmt, kBig>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
-      }
-      for (; t + 4 <= T; t += 4) DotUnpacked<Fmt, 4>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
-      for (; t < T; ++t) DotUnpacked<Fmt, 1>(unpacked.data(), xq + t * nb, nb, y + t * N + r0, N, n_valid);
+      DotUnpackedTiles<Fmt>(unpacked.data(), xq, nb, T, y + r0, N, n_valid);
       continue;
     }
     for (int64_t t = 0; t < T; t += kTokTile) {
@@ -681,14 +776,103 @@ void MatMulRows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int6
   }
 }
 
+#if FORMIGA_CPU_ZMM
+// Prefill from packed weights: rows 8h .. 8h + 7 of packed group block `gb`
+// as the Unpacked block UnpackBlock makes from the rows.
+template <class Fmt>
+FORMIGA_ALWAYS_INLINE void UnpackPackedHalf(const uint8_t* gb, int h, Unpacked<Fmt>& b) {
+  const auto at = [&](int c) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(gb + 32 + 64 * c + 32 * h)); };
+  b.d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(gb + 16 * h)));
+  if constexpr (Fmt::kFour) {
+    const __m256i none = _mm256_setzero_si256();
+    Nibbles<Fmt, 0>(at(0), none, b.v[0], b.v[1]);
+    Nibbles<Fmt, 1>(at(1), none, b.v[2], b.v[3]);
+    Nibbles<Fmt, 2>(at(2), none, b.v[4], b.v[5]);
+    Nibbles<Fmt, 3>(at(3), none, b.v[6], b.v[7]);
+  } else {
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int c = 0; c < 8; ++c) {
+      const __m256i q = _mm256_xor_si256(at(c), bias);  // q + 128 -> q
+      b.v[2 * c] = _mm256_sign_epi8(q, q);
+      b.v[2 * c + 1] = q;
+    }
+  }
+}
+
+// Rows [n0, n1) of a packed matrix (cpu_pack.h). The backend's tasks start
+// at 16-row multiples; a group a range cuts is computed whole into a
+// scratch tile and its rows in range copied (the same values).
+template <class Fmt>
+void MatMulPacked(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
+  constexpr size_t kGroupBlock = 16 * sizeof(typename Fmt::Block);
+  const int64_t nb = w.cols / kQK, N = w.rows, full = N / kPackRows * kPackRows;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const size_t group_bytes = static_cast<size_t>(nb) * kGroupBlock;
+  thread_local std::vector<Unpacked<Fmt>> unpacked;
+  thread_local std::vector<float> cut;
+  for (int64_t r0 = n0 / kPackRows * kPackRows; r0 < std::min(n1, full); r0 += kPackRows) {
+    const uint8_t* g = base + static_cast<size_t>(r0 / kPackRows) * group_bytes;
+    const int64_t lo = std::max(n0, r0), hi = std::min(n1, r0 + kPackRows);
+    const bool whole = lo == r0 && hi == r0 + kPackRows;
+    float* out = y + r0;
+    int64_t ld = N;
+    if (!whole) {
+      cut.assign(static_cast<size_t>(T * kPackRows), 0.0f);
+      out = cut.data();
+      ld = kPackRows;
+    }
+    if (T == 1) {
+      DotPacked16<Fmt>(g, xq, nb, out);
+    } else if (T < kUnpackMinT) {
+      for (int64_t t = 0; t < T; t += kTokTile) {
+        const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
+        DotPacked16Tok<Fmt>(g, xq + t * nb, nb, nt, out + t * ld, ld);
+      }
+    } else {
+      unpacked.resize(static_cast<size_t>(nb));
+      for (int h = 0; h < 2; ++h) {
+        for (int64_t ib = 0; ib < nb; ++ib) UnpackPackedHalf<Fmt>(g + ib * kGroupBlock, h, unpacked[ib]);
+        DotUnpackedTiles<Fmt>(unpacked.data(), xq, nb, T, out + kLanes * h, ld, kLanes);
+      }
+    }
+    if (!whole) {
+      for (int64_t t = 0; t < T; ++t) {
+        std::memcpy(y + t * N + lo, cut.data() + t * kPackRows + (lo - r0), static_cast<size_t>(hi - lo) * sizeof(float));
+      }
+    }
+  }
+  if (n1 > full) {
+    // The last N % 16 rows, stored as rows after the groups.
+    WeightView tail = w;
+    tail.data = base + static_cast<size_t>(full / kPackRows) * group_bytes;
+    tail.rows = N - full;
+    tail.layout = WeightLayout::kRows;
+    MatMulRows8<Fmt>(tail, xq, T, y + full, std::max(n0, full) - full, n1 - full, N);
+  }
+}
+#endif  // FORMIGA_CPU_ZMM
+
 }  // namespace
 
 // The tier's entry point: cpu::<FORMIGA_CPU_TIER>::MatMulQ8Rows8 (cpu_kernels.h).
+// Packed weights (cpu_pack.h) exist only for the 512-bit tiers' Q4_0 and
+// Q8_0: the backend packs only for those, and refuses a packed view it
+// cannot read before any kernel runs.
 bool MatMulQ8Rows8(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
+  if (w.layout == WeightLayout::kPacked) {
+#if FORMIGA_CPU_ZMM
+    switch (w.type) {
+      case DType::kQ4_0: MatMulPacked<FmtQ4_0>(w, xq, T, y, n0, n1); return true;
+      case DType::kQ8_0: MatMulPacked<FmtQ8_0>(w, xq, T, y, n0, n1); return true;
+      default: break;
+    }
+#endif
+    std::abort();  // unreachable: CpuBackend::MatMulShared checks CanReadPacked
+  }
   switch (w.type) {
-    case DType::kQ4_0: MatMulRows8<FmtQ4_0>(w, xq, T, y, n0, n1); return true;
-    case DType::kQ5_0: MatMulRows8<FmtQ5_0>(w, xq, T, y, n0, n1); return true;
-    case DType::kQ8_0: MatMulRows8<FmtQ8_0>(w, xq, T, y, n0, n1); return true;
+    case DType::kQ4_0: MatMulRows8<FmtQ4_0>(w, xq, T, y, n0, n1, w.rows); return true;
+    case DType::kQ5_0: MatMulRows8<FmtQ5_0>(w, xq, T, y, n0, n1, w.rows); return true;
+    case DType::kQ8_0: MatMulRows8<FmtQ8_0>(w, xq, T, y, n0, n1, w.rows); return true;
     default: return false;
   }
 }

@@ -18,12 +18,14 @@
 //     tol 2e-5.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/fp16.h"
+#include "core/mapped_file.h"
 #include "core/quant.h"
 #include "kernels/backend.h"
 #include "kernels/cpu_kernels.h"
@@ -72,6 +74,12 @@ std::vector<float> CpuQuantizedActivations(DType type, const std::vector<float>&
     default:
       return x;
   }
+}
+
+// The first n rows of a rows view.
+WeightView SliceFirstRows(WeightView w, int64_t n) {
+  w.rows = n;
+  return w;
 }
 
 struct MatMulCase {
@@ -367,6 +375,57 @@ TEST(CpuMatMulTest, RejectsUnsupportedTypesAndBadWidths) {
   EXPECT_NE(st.message().find("iq4_nl"), std::string::npos) << st.message();
   st = be->MatMul(WeightView{DType::kQ4_0, w.data(), 48, 1, 36}, x.data(), y.data(), 1);
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+}
+
+// The backend's packed weights (cpu_pack.h), where it packs (avx512-vnni):
+// every MatMul through the backend's task split (2 threads) equals the
+// rows' bits, in decode, batched decode, prefill and shared-input jobs. A
+// packed view is refused by GetRows and by the ref backend.
+TEST(CpuMatMulTest, PackedWeightsGiveTheRowsBitsThroughTheBackend) {
+  auto be = testing::CpuBackendOrDie(2);
+  ASSERT_NE(be, nullptr);
+  for (DType type : {DType::kQ4_0, DType::kQ8_0}) {
+    const int64_t C = 256, N = 1000 + 5;  // a tail of 13 rows past the last group
+    const std::vector<uint8_t> w = MakeWeights(type, N, C, 11);
+    const WeightView rows{type, w.data(), C, N, DTypeRowBytes(type, static_cast<uint64_t>(C))};
+    const size_t bytes = be->PackedBytes(rows);
+    if (bytes == 0) GTEST_SKIP() << "this CPU's tier keeps GGUF rows (packing is for avx512-vnni)";
+    auto pages = HostPages::Allocate(bytes);
+    ASSERT_TRUE(pages.ok());
+    auto packed = be->PackWeight(rows, pages->data());
+    ASSERT_TRUE(packed.ok()) << packed.status().ToString();
+    EXPECT_EQ(packed->layout, WeightLayout::kPacked);
+    for (int64_t T : {1, 3, 8, 13, 40}) {
+      const std::vector<float> x = RandomVector(static_cast<size_t>(T * C), 12 + static_cast<uint32_t>(T));
+      std::vector<float> want(static_cast<size_t>(T * N)), got(want.size(), -1.0f), got2(want.size(), -1.0f);
+      ASSERT_TRUE(be->MatMul(rows, x.data(), want.data(), T).ok());
+      ASSERT_TRUE(be->MatMul(*packed, x.data(), got.data(), T).ok());
+      EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+          << DTypeName(type) << " T=" << T;
+      // Beside a rows matrix in one shared-input job.
+      std::vector<float> small(static_cast<size_t>(T * 16));
+      const WeightView ws[] = {*packed, SliceFirstRows(rows, 16)};
+      float* ys[] = {got2.data(), small.data()};
+      ASSERT_TRUE(be->MatMulShared(ws, ys, 2, x.data(), T).ok());
+      EXPECT_EQ(0, std::memcmp(want.data(), got2.data(), want.size() * sizeof(float)))
+          << DTypeName(type) << " T=" << T << " (shared job)";
+    }
+    std::vector<float> y(static_cast<size_t>(C));
+    const int32_t id = 3;
+    EXPECT_TRUE(be->GetRows(*packed, &id, 1, y.data()).IsInvalidArgument());
+    auto ref = MakeRefBackend();
+    std::vector<float> x(static_cast<size_t>(C)), out(static_cast<size_t>(N));
+    EXPECT_TRUE(ref->MatMul(*packed, x.data(), out.data(), 1).IsInvalidArgument());
+    // A backend on the avx2 tier neither packs nor reads packed weights.
+    setenv("FORMIGA_CPU_ISA", "avx2", 1);
+    auto avx2 = MakeCpuBackend(1);
+    unsetenv("FORMIGA_CPU_ISA");
+    ASSERT_TRUE(avx2.ok()) << avx2.status().ToString();
+    EXPECT_EQ((*avx2)->PackedBytes(rows), 0u);
+    const Status st = (*avx2)->MatMul(*packed, x.data(), out.data(), 1);
+    EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+    EXPECT_NE(st.message().find("packed"), std::string::npos) << st.message();
+  }
 }
 
 }  // namespace

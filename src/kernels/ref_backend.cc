@@ -44,6 +44,9 @@ class RefBackend final : public Backend {
   const char* name() const override { return "ref"; }
 
   Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) override {
+    if (w.layout != WeightLayout::kRows) {
+      return Status::InvalidArgument("ref backend: MatMul reads GGUF rows, not another backend's packed matrix");
+    }
     std::vector<float> row(static_cast<size_t>(w.cols));
     for (int64_t n = 0; n < w.rows; ++n) {
       const auto* src = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(n) * w.row_bytes;

@@ -51,7 +51,7 @@ class FalconModel final : public Model {
     FORMIGA_RETURN_IF_ERROR(LoadEmbeddings(loader_, c, &embed_, &output_));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_, loader_.Vector("output_norm.weight", C));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_b_, loader_.Vector("output_norm.bias", C));
-    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.embed, &embed_, "token_embd"));
+    FORMIGA_RETURN_IF_ERROR(placed_.PlaceTable(placement_.embed, &embed_, "token_embd"));
     FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_, "output"));
     FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_norm_, C, "output_norm"));
     FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_norm_b_, C, "output_norm.bias"));
@@ -101,6 +101,8 @@ class FalconModel final : public Model {
     return Status::Ok();
   }
 
+  uint64_t packed_weight_bytes() const override { return placed_.packed_bytes(); }
+
   Status Forward(const ForwardBatch& b, KvCache& kv, float* logits) override {
     const ModelConfig& c = config_;
     FORMIGA_RETURN_IF_ERROR(ValidateBatch(c, b));
@@ -142,7 +144,7 @@ class FalconModel final : public Model {
 
  private:
   WeightLoader loader_;
-  PlacedWeights placed_;
+  PlacedWeights placed_{&loader_.file()};
   ForwardStages stages_;
   WeightView embed_, output_;
   const float* output_norm_ = nullptr;

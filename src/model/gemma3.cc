@@ -46,7 +46,7 @@ class Gemma3Model final : public Model {
     const int64_t C = c.hidden_size, D = c.head_dim;
     FORMIGA_RETURN_IF_ERROR(LoadEmbeddings(loader_, c, &embed_, &output_));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_, loader_.Vector("output_norm.weight", C));
-    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.embed, &embed_, "token_embd"));
+    FORMIGA_RETURN_IF_ERROR(placed_.PlaceTable(placement_.embed, &embed_, "token_embd"));
     FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_, "output"));
     FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_norm_, C, "output_norm"));
     layers_.resize(static_cast<size_t>(c.n_layers));
@@ -84,6 +84,8 @@ class Gemma3Model final : public Model {
     }
     return Status::Ok();
   }
+
+  uint64_t packed_weight_bytes() const override { return placed_.packed_bytes(); }
 
   Status Forward(const ForwardBatch& b, KvCache& kv, float* logits) override {
     const ModelConfig& c = config_;
@@ -124,7 +126,7 @@ class Gemma3Model final : public Model {
 
  private:
   WeightLoader loader_;
-  PlacedWeights placed_;
+  PlacedWeights placed_{&loader_.file()};
   ForwardStages stages_;
   WeightView embed_, output_;
   const float* output_norm_ = nullptr;

@@ -40,7 +40,7 @@ class LlamaModel final : public Model {
     const int64_t C = c.hidden_size, qd = c.n_heads * c.head_dim, kvd = c.n_kv_heads * c.head_dim;
     FORMIGA_RETURN_IF_ERROR(LoadEmbeddings(loader_, c, &embed_, &output_));
     FORMIGA_ASSIGN_OR_RETURN(output_norm_, loader_.Vector("output_norm.weight", C));
-    FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.embed, &embed_, "token_embd"));
+    FORMIGA_RETURN_IF_ERROR(placed_.PlaceTable(placement_.embed, &embed_, "token_embd"));
     FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_, "output"));
     FORMIGA_RETURN_IF_ERROR(placed_.Place(placement_.output, &output_norm_, C, "output_norm"));
     layers_.resize(static_cast<size_t>(c.n_layers));
@@ -74,6 +74,8 @@ class LlamaModel final : public Model {
     setup_.norm_eps = static_cast<float>(c.norm_eps);
     return Status::Ok();
   }
+
+  uint64_t packed_weight_bytes() const override { return placed_.packed_bytes(); }
 
   Status Forward(const ForwardBatch& b, KvCache& kv, float* logits) override {
     const ModelConfig& c = config_;
@@ -110,7 +112,7 @@ class LlamaModel final : public Model {
 
  private:
   WeightLoader loader_;
-  PlacedWeights placed_;
+  PlacedWeights placed_{&loader_.file()};
   ForwardStages stages_;
   WeightView embed_, output_;
   const float* output_norm_ = nullptr;

@@ -50,6 +50,9 @@ class Model {
   virtual Status Forward(const ForwardBatch& batch, KvCache& kv, float* logits) = 0;
 
   const ModelPlacement& placement() const { return placement_; }
+  // Bytes of weights a host backend keeps in its own packed layout
+  // (Backend::PackWeight; copied at load, the file's pages released).
+  virtual uint64_t packed_weight_bytes() const { return 0; }
 
   // A KV cache of n_blocks blocks whose layers live in their backends' memory.
   Result<KvCache> NewKvCache(int64_t n_blocks, int64_t block_size, DType type) const {

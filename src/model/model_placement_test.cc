@@ -17,6 +17,8 @@
 #include <gtest/gtest-spi.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -189,6 +191,33 @@ TEST_F(PlacementTest, WholeModelOnTheDeviceIsBitIdenticalToCpu) {
     ExpectSameScript(want, RunScript(**placed), a.name);
     EXPECT_EQ(dev.failures(), 0);
     EXPECT_GT(dev.ops(), 0);
+  }
+}
+
+// A host backend's packed weights (Backend::PackWeight: the cpu backend's
+// avx512-vnni Q4_0/Q8_0 layout) give the same logits, bit for bit, as
+// computing from the mapped rows (FORMIGA_PACK_WEIGHTS=0), for every
+// architecture (falcon's sliced q/k/v and llama's tied output included).
+TEST_F(PlacementTest, PackedHostWeightsAreBitIdenticalToTheRows) {
+  const std::vector<uint8_t> probe_bytes(16 * 34);
+  const WeightView probe{DType::kQ8_0, probe_bytes.data(), 32, 16, 34};
+  const bool packs = cpu_->PackedBytes(probe) > 0;
+  std::printf("the cpu backend %s\n", packs ? "packs q8_0 weights" : "keeps q8_0 as rows (not an avx512-vnni CPU)");
+  for (const TinyArch& a : kArchs) {
+    SCOPED_TRACE(a.name);
+    setenv("FORMIGA_PACK_WEIGHTS", "0", 1);
+    auto rows = LoadModel(File(a.name), *cpu_);
+    unsetenv("FORMIGA_PACK_WEIGHTS");
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    EXPECT_EQ((*rows)->packed_weight_bytes(), 0u);
+    auto packed = LoadModel(File(a.name), *cpu_);
+    ASSERT_TRUE(packed.ok()) << packed.status().ToString();
+    if (packs) {
+      EXPECT_GT((*packed)->packed_weight_bytes(), 0u) << "nothing was packed";
+    } else {
+      EXPECT_EQ((*packed)->packed_weight_bytes(), 0u);
+    }
+    ExpectSameScript(RunScript(**rows), RunScript(**packed), a.name);
   }
 }
 

@@ -72,9 +72,51 @@ Result<const void*> PlacedWeights::Upload(const ModelPlacement::Part& part, cons
 }
 
 Status PlacedWeights::Place(const ModelPlacement::Part& part, WeightView* w, const std::string& what) {
-  if (part.backend->IsHost() || w->data == nullptr) return Status::Ok();
+  if (w->data == nullptr) return Status::Ok();
+  if (part.backend->IsHost()) return Pack(part, w, what);
   FORMIGA_ASSIGN_OR_RETURN(w->data, Upload(part, w->data, static_cast<size_t>(w->rows) * w->row_bytes, what));
   return Status::Ok();
+}
+
+Status PlacedWeights::PlaceTable(const ModelPlacement::Part& part, WeightView* w, const std::string& what) {
+  if (w->data == nullptr) return Status::Ok();
+  if (part.backend->IsHost()) return Status::Ok();
+  return Place(part, w, what);
+}
+
+Status PlacedWeights::Pack(const ModelPlacement::Part& part, WeightView* w, const std::string& what) {
+  Backend& be = *part.backend;
+  const size_t bytes = be.PackedBytes(*w);
+  if (bytes == 0) return Status::Ok();
+  Result<HostPages> pages = HostPages::Allocate(bytes);
+  if (!pages.ok()) {
+    return Status::ResourceExhausted("packing " + what + " for " + part.name() + ": " + pages.status().message() +
+                                     " (FORMIGA_PACK_WEIGHTS=0 computes from the mapped file instead)");
+  }
+  FORMIGA_ASSIGN_OR_RETURN(WeightView packed, be.PackWeight(*w, pages->data()));
+  // The rows' file pages are not read again by MatMuls: out of this
+  // process's resident set (the tensor's whole pages; the page cache keeps
+  // them for other processes and the next load). A tied embedding table's
+  // GetRows faults back the few rows it reads. Only for a file mapping:
+  // MADV_DONTNEED would zero anonymous memory.
+  const auto begin = reinterpret_cast<uintptr_t>(w->data);
+  const uintptr_t end = begin + static_cast<size_t>(w->rows) * w->row_bytes;
+  const MappedFile* map = file_ != nullptr ? &file_->mapping() : nullptr;
+  const auto map_begin = map != nullptr ? reinterpret_cast<uintptr_t>(map->data()) : 0;
+  if (map != nullptr && map->data() != nullptr && begin >= map_begin && end <= map_begin + map->size()) {
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+  *w = packed;
+  packed_.push_back(std::move(*pages));
+  return Status::Ok();
+}
+
+uint64_t PlacedWeights::packed_bytes() const {
+  uint64_t n = 0;
+  for (const HostPages& p : packed_) n += p.size();
+  return n;
 }
 
 Status PlacedWeights::Place(const ModelPlacement::Part& part, const float** v, int64_t n, const std::string& what) {

@@ -4,8 +4,12 @@
 // batch with every pointer in that backend's memory — with the residual
 // stream hopping between stages at device boundaries (ForwardStages).
 //
-// Host backends (IsHost) copy nothing: their weights stay views into the
-// mapped file and their stage's batch is the caller's. A device backend gets
+// Host backends (IsHost) copy nothing, with one exception: a host backend
+// may keep a matrix in its own packed layout (Backend::PackWeight; cpu:
+// Q4_0/Q8_0 for the avx512-vnni kernels), copied once at load into 2 MB
+// pages, the mapped file's pages of that tensor then released from this
+// process (so RSS holds one copy). Everything else stays a view into the
+// mapped file, and a host stage's batch is the caller's. A device backend gets
 // one metadata buffer per stage (token ids, positions, sequences, slots,
 // logit rows, the block tables and the array of table pointers), filled by
 // one CopyToDevice per forward from a host staging vector. Hops: device ->
@@ -24,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "core/status.h"
 #include "formats/gguf.h"
 #include "kernels/backend.h"
@@ -45,11 +50,20 @@ void ReleaseUploadedPages(const GgufFile& file, const ModelPlacement& placement)
 
 class PlacedWeights {
  public:
-  // Makes `*w` live in the part's backend memory: a no-op on a host backend;
-  // on a device, the rows are uploaded once (the same bytes placed twice on
-  // one backend, e.g. tied embeddings, share one copy). `what` names the
-  // tensor in the out-of-memory message.
+  // `file`: where the weights are mapped from (the packed tensors' pages are
+  // released only from a file mapping; null: never released).
+  explicit PlacedWeights(const GgufFile* file = nullptr) : file_(file) {}
+
+  // Makes `*w` live in the part's backend memory, as the backend computes
+  // from it: on a device, the rows are uploaded once (the same bytes placed
+  // twice on one backend, e.g. tied embeddings, share one copy); on a host
+  // backend, packed when the backend has a layout for it (PackedBytes > 0),
+  // else left as the mapped rows. `what` names the tensor in the
+  // out-of-memory message.
   Status Place(const ModelPlacement::Part& part, WeightView* w, const std::string& what);
+  // The same for an embedding table (read by GetRows, row by row: never
+  // packed on a host backend).
+  Status PlaceTable(const ModelPlacement::Part& part, WeightView* w, const std::string& what);
   // The same for a vector of n floats (null stays null).
   Status Place(const ModelPlacement::Part& part, const float** v, int64_t n, const std::string& what);
   // q/k/v/o projections, biases and q/k norms of one layer's attention.
@@ -58,10 +72,15 @@ class PlacedWeights {
 
   // Bytes uploaded to `be`.
   uint64_t bytes_on(const Backend* be) const;
+  // Bytes of weights held packed in host memory.
+  uint64_t packed_bytes() const;
 
  private:
   Result<const void*> Upload(const ModelPlacement::Part& part, const void* src, size_t bytes, const std::string& what);
+  Status Pack(const ModelPlacement::Part& part, WeightView* w, const std::string& what);
 
+  const GgufFile* file_ = nullptr;
+  std::vector<HostPages> packed_;
   std::vector<BackendBuffer> buffers_;
   std::map<std::pair<const Backend*, const void*>, std::pair<const void*, size_t>> placed_;
 };

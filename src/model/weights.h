@@ -30,6 +30,7 @@ class WeightLoader {
   // As Vector, but nullptr when the tensor is absent.
   Result<const float*> OptionalVector(const std::string& name, int64_t n);
   bool Has(const std::string& name) const;
+  const GgufFile& file() const { return *file_; }
 
  private:
   const GgufFile* file_;

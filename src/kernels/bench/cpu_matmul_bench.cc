@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "core/quant.h"
 #include "kernels/backend.h"
 
@@ -86,7 +87,17 @@ int Main(int argc, char** argv) {
       for (float& v : wf) v = dist(rng);
       (void)QuantizeRow(s.type, wf.data(), w.data() + row_bytes * n, s.C);
     }
-    const WeightView view{s.type, w.data(), s.C, s.N, row_bytes};
+    const WeightView rows_view{s.type, w.data(), s.C, s.N, row_bytes};
+    // The backend's packed layout too, where it has one (cpu_pack.h).
+    const size_t packed_bytes = (*cpu)->PackedBytes(rows_view);
+    auto packed = HostPages::Allocate(packed_bytes);
+    if (!packed.ok()) return 1;
+    std::vector<std::pair<std::string, WeightView>> views = {{s.what, rows_view}};
+    if (packed_bytes > 0) {
+      auto pv = (*cpu)->PackWeight(rows_view, packed->data());
+      if (pv.ok()) views.emplace_back(std::string(s.what) + " packed", *pv);
+    }
+    for (const auto& [what, view] : views)
     for (int64_t T : {1, 64}) {
       if (cached && T > 1) continue;
       std::vector<float> x(static_cast<size_t>(T * s.C)), y(static_cast<size_t>(T * s.N));
@@ -94,12 +105,12 @@ int Main(int argc, char** argv) {
       const double bytes = static_cast<double>(w.size());
       const double flops = 2.0 * static_cast<double>(s.C) * s.N * T;
       for (int b = 0; b < 2; ++b) {
-        if (b == 1 && (T > 1 || cached)) continue;  // the ref is too slow to matter there
+        if (b == 1 && (T > 1 || cached || view.layout != WeightLayout::kRows)) continue;  // the ref: too slow
         Backend& be = b == 0 ? **cpu : *ref;
         const double sec = Seconds(be, view, x.data(), y.data(), T, b == 0 ? 0.3 : 0.5);
-        std::printf("%-28s %4ld %10s %9.1f %9.2f %10.2f\n", s.what, static_cast<long>(T), be.name(), sec * 1e6,
+        std::printf("%-28s %4ld %10s %9.1f %9.2f %10.2f\n", what.c_str(), static_cast<long>(T), be.name(), sec * 1e6,
                     bytes / sec / 1e9, flops / sec / 1e9);
-        if (T == 1) (b == 0 ? decode_cpu : decode_ref) += sec * s.count;
+        if (T == 1 && view.layout == rows_view.layout) (b == 0 ? decode_cpu : decode_ref) += sec * s.count;
       }
     }
   }

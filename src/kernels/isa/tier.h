@@ -66,14 +66,14 @@ namespace formiga::cpu {
 static inline __attribute__((always_inline)) __m512 Join16(__m256 lo, __m256 hi) {
   return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
 }
-// 16 f16 at h (32-byte aligned) as f32 (SIMDe 0.7, for the emulated build,
+// 16 f16 at h (any alignment) as f32 (SIMDe 0.7, for the emulated build,
 // has no 512-bit vcvtph2ps: two 256-bit conversions, the same values).
 static inline __attribute__((always_inline)) __m512 F16x16(const uint16_t* h) {
 #if FORMIGA_CPU_ZMM_EMULATED
-  return Join16(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))),
-                _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h + 8))));
+  return Join16(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))),
+                _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 8))));
 #else
-  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
 #endif
 }
 // int32 -> f32 per lane (SIMDe 0.7, for the emulated build, has no 512-bit

@@ -1,0 +1,57 @@
+// The cpu backend's packed weight layout (WeightLayout::kPacked), made at
+// load time for the avx512-vnni tier's Q4_0 and Q8_0 kernels
+// (cpu_matmul_q4x8.cc).
+//
+// Why: in GGUF's rows a block of 16 rows is 16 scattered runs of 18 or 34
+// bytes, so the rows-in-lanes kernels gather the f16 scales one by one and
+// transpose the quants with shuffles (the shuffle ports are their limit:
+// Q4_0 decode tops out at 41 GB/s per core with the weights in L2), and a
+// 16-row group streams from 16 places in DRAM at once. Packed, one group is
+// one contiguous run in the order the kernel consumes it: 16 scales in one
+// load, quants already transposed (96 GB/s per core in L2 for Q4_0, measured
+// with the prototype of session 11).
+//
+// Layout of a matrix of N rows, nb = C / 32 blocks per row: rows go in
+// groups of 16 (kPackRows); group g is nb "group blocks" one after the
+// other, group block ib holding block ib of rows 16g .. 16g + 15:
+//   bytes 0..31    the 16 rows' f16 scales d, row i at 2i;
+//   then V vectors of 64 bytes, vector c holding, at bytes 4i..4i+3, the
+//   quant bytes 4c..4c+3 of row i:
+//     Q4_0: V = 4, the nibble bytes as they are (low nibbles: columns
+//           4c..4c+3; high: 16 + 4c..16 + 4c + 3);
+//     Q8_0: V = 8, each quant plus 128 (offset binary: u8 = q + 128, the
+//           unsigned operand of vpdpbusd; Σ q·x = Σ (q + 128)·x - 128·Σ x,
+//           exactly).
+//   So a group block is 16 blocks' bytes (Q4_0 288, Q8_0 544), 32-byte
+//   aligned when the buffer is.
+// After the N / 16 groups come the last N % 16 rows, as GGUF rows
+// (row_bytes apart). The packed matrix has exactly the rows' size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/backend.h"
+
+namespace formiga::cpu {
+
+constexpr int64_t kPackRows = 16;
+
+// Bytes of `w` packed, or 0 when its type has no packed layout (or it has
+// fewer than 16 rows, or its columns are not whole blocks).
+size_t PackedBytes(const WeightView& w);
+
+// Writes groups [g0, g1) of `w` (a kRows view) into `dst` (PackedBytes(w)
+// bytes, 32-byte aligned), at their places: groups can be written by
+// several threads at once.
+void PackGroups(const WeightView& w, int64_t g0, int64_t g1, uint8_t* dst);
+// Writes the last N % 16 rows after the groups.
+void PackTail(const WeightView& w, uint8_t* dst);
+
+// The packed view of `w` with its bytes at `dst`.
+WeightView PackedView(const WeightView& w, const uint8_t* dst);
+
+// Bytes of one packed group block (16 blocks) of `type`.
+size_t PackedGroupBlockBytes(DType type);
+
+}  // namespace formiga::cpu
