@@ -311,9 +311,9 @@ TEST(CpuIsaTest, TiersGiveTheAvx2BitsAtTheIntegerBounds) {
   }
 }
 
-// Packed weights (cpu_pack.h): the 512-bit tiers' Q4_0 / Q8_0 kernels read
-// the packed layout and give the avx2 kernels' bits from the rows, on every
-// path (decode, batched tiles, prefill), with row tails (N % 16 rows stored
+// Packed weights (cpu_pack.h): the 512-bit tiers' Q4_0 / Q8_0 / Q4_K / Q5_K /
+// Q6_K kernels read the packed layout and give the avx2 kernels' bits from
+// the rows, on every path (decode, batched tiles, prefill), with row tails (N % 16 rows stored
 // as rows), ranges that start or end inside a group, random weights and
 // raw bytes at the integer bounds (Q8_0 quants of -128 included: the
 // offset-binary sums must stay exact).
@@ -330,10 +330,11 @@ TEST(CpuIsaTest, PackedWeightsGiveTheRowsBits) {
   const auto raw_byte = [](std::mt19937& r) { return static_cast<uint8_t>(r()); };
   const auto pm127 = [](std::mt19937& r) { return static_cast<int8_t>(r() % 2 ? 127 : -127); };
   int cases = 0;
-  for (DType type : {DType::kQ4_0, DType::kQ8_0}) {
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     int i = 0;
     bool ok = true;  // one failure per type is enough
-    for (int64_t C : {32, 96, 512}) {
+    const std::vector<int64_t> Cs = IsK(type) ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 512};
+    for (int64_t C : Cs) {
       for (int64_t T : kTs) {
         for (bool raw : {false, true}) {
           if (!ok) break;

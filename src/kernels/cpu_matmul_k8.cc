@@ -61,9 +61,12 @@
 // Shapes: W is (N, C) in super-blocks of 256, xq is (T, C/256), y is (T, N).
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu_kernels.h"
+#include "kernels/cpu_pack.h"
 #include "kernels/cpu_simd.h"
 #include "kernels/isa/tier.h"
 
@@ -784,12 +787,9 @@ FORMIGA_ALWAYS_INLINE void LoadT16Z(const uint8_t* const* rp, size_t off, __m512
   w[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-// Head8 (VNNI) of Q4_K/Q5_K for 16 rows, in zmm: the same values lane by lane.
-template <class Block>
-FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<8>& k) {
-  static_assert(offsetof(Block, scales) == 4);
-  __m512i w[4];
-  LoadT16Z(rp, ib * sizeof(Block), w);
+// Head8 (VNNI) of Q4_K/Q5_K for 16 rows, in zmm, from the head's 4 words
+// (w[m] lane i = word m of row i's block): the same values lane by lane.
+FORMIGA_ALWAYS_INLINE void HeadWords16Z(const __m512i w[4], Rows16<8>& k) {
 #if FORMIGA_CPU_ZMM_EMULATED
   // (SIMDe 0.7 has no 512-bit vpmovdw.)
   alignas(64) int32_t dd[16];
@@ -827,6 +827,14 @@ FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<8
   k.minp[7] = ShufDwordZ<3, -1, 3, -1>(m47);
 }
 
+template <class Block>
+FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<8>& k) {
+  static_assert(offsetof(Block, scales) == 4);
+  __m512i w[4];
+  LoadT16Z(rp, ib * sizeof(Block), w);
+  HeadWords16Z(w, k);
+}
+
 // Arithmetic shift right of each int32 by 24 (SIMDe 0.7 has no 512-bit
 // vpsrad: two 256-bit ones in the emulated build).
 FORMIGA_ALWAYS_INLINE __m512i Srai32By24(__m512i v) {
@@ -839,11 +847,9 @@ FORMIGA_ALWAYS_INLINE __m512i Srai32By24(__m512i v) {
 #endif
 }
 
-// Head8 (VNNI) of Q6_K for 16 rows, in zmm: the same values lane by lane.
-FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<16>& k) {
-  const size_t o = ib * sizeof(BlockQ6_K);
-  __m512i w[4];
-  LoadT16Z(rp, o + offsetof(BlockQ6_K, scales), w);  // byte b of w[m] = scale 4m + b
+// Head8 (VNNI) of Q6_K's scales for 16 rows, in zmm, from their 4 words
+// (byte b of w[m] lane i = scale 4m + b of row i): the same values.
+FORMIGA_ALWAYS_INLINE void ScaleWords16Z(const __m512i w[4], Rows16<16>& k) {
   k.scale[0] = Srai32By24(ShufDwordZ<-1, -1, -1, 0>(w[0]));
   k.scale[1] = Srai32By24(ShufDwordZ<-1, -1, -1, 1>(w[0]));
   k.scale[2] = Srai32By24(ShufDwordZ<-1, -1, -1, 2>(w[0]));
@@ -865,6 +871,13 @@ FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<1
     k.minp[2 * m] = _mm512_srai_epi16((ShufDwordZ<-1, 0, -1, 1>(w[m])), 3);
     k.minp[2 * m + 1] = _mm512_srai_epi16((ShufDwordZ<-1, 2, -1, 3>(w[m])), 3);
   }
+}
+
+FORMIGA_ALWAYS_INLINE void Head16Z(const uint8_t* const* rp, size_t ib, Rows16<16>& k) {
+  const size_t o = ib * sizeof(BlockQ6_K);
+  __m512i w[4];
+  LoadT16Z(rp, o + offsetof(BlockQ6_K, scales), w);  // byte b of w[m] = scale 4m + b
+  ScaleWords16Z(w, k);
   alignas(32) uint16_t dh[16];
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) std::memcpy(&dh[i], rp[i] + o + offsetof(BlockQ6_K, d), 2);
@@ -1010,11 +1023,111 @@ struct Tok16 {
     return s;
   }
 };
-#endif  // FORMIGA_CPU_ZMM
+
+// ---- Packed weights (cpu_pack.h): a 16-row group's super-block is one
+// run of 4-byte words, word k of row i at 64k + 4i, so the transposes of
+// LoadT16x32 / LoadT16Z are plain 64-byte loads. The same values in every
+// lane as from the rows (and the same exact integers and float operations,
+// in the same order): the rows' bits.
+
+// V16's loads from a packed group block (rp[0]; `off`, a multiple of 4, a
+// byte offset inside the rows' block).
+struct V16P : V16 {
+  FORMIGA_ALWAYS_INLINE static void Load(const uint8_t* const* rp, size_t off, T r[8]) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) r[j] = _mm512_loadu_si512(rp[0] + (off / 4 + static_cast<size_t>(j)) * 64);
+  }
+};
+
+// Word m of the 16 rows' block (lane i = row i), from group block gb.
+FORMIGA_ALWAYS_INLINE __m512i PackedWord(const uint8_t* gb, size_t m) { return _mm512_loadu_si512(gb + 64 * m); }
 
 template <class Block>
-void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  const int64_t nb = w.cols / kQK_K, N = w.rows;
+FORMIGA_ALWAYS_INLINE void HeadPacked16(const uint8_t* gb, Rows16<K8<Block>::kGroups>& k) {
+  __m512i w[4];
+  if constexpr (K8<Block>::kGroups == 8) {
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) w[m] = PackedWord(gb, m);
+    HeadWords16Z(w, k);
+  } else {
+    constexpr size_t kScales = offsetof(BlockQ6_K, scales) / 4;
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) w[m] = PackedWord(gb, kScales + m);
+    ScaleWords16Z(w, k);
+    k.d = F16x16(reinterpret_cast<const uint16_t*>(gb + 64 * (offsetof(BlockQ6_K, d) / 4)));
+    k.dm = k.d;
+  }
+}
+
+template <class Block>
+FORMIGA_ALWAYS_INLINE void UnpackPacked16(const uint8_t* gb, Rows16<K8<Block>::kGroups>& k) {
+  HeadPacked16<Block>(gb, k);
+  Quants8<V16P>(&gb, 0, static_cast<const Block*>(nullptr),
+                [&](int v, __m512i q) K8_LAMBDA { _mm512_store_si512(&k.q[v], q); });
+}
+
+// Prefetch distance of the packed one-token kernel (bytes ahead of the
+// group block being read: one contiguous stream per task).
+constexpr size_t kPackedAhead = 4096;
+
+// Decode (T = 1) of packed group `g` (16 rows): DotOne8's integer sums on 16
+// lanes, made as the quants are loaded, then Finish16.
+template <class Block>
+void RowsOnePacked(const uint8_t* g, const BlockQ8_K* xq, int64_t nb, float* y) {
+  using Tr = K8<Block>;
+  constexpr int kPerGroup = 64 / Tr::kGroups;
+  constexpr size_t kGroupBlock = 16 * sizeof(Block);
+  Rows16<Tr::kGroups> k;  // the head's fields only
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib, g += kGroupBlock) {
+    for (size_t off = 0; off < kGroupBlock; off += 64) _mm_prefetch(reinterpret_cast<const char*>(g) + kPackedAhead + off, _MM_HINT_T0);
+    HeadPacked16<Block>(g, k);
+    const BlockQ8_K& a = xq[ib];
+    __m512i isum = _mm512_setzero_si512();
+    __m512i s32[Tr::kGroups];
+    Quants8<V16P>(&g, 0, static_cast<const Block*>(nullptr), [&](int v, __m512i q) K8_LAMBDA {
+      const int gi = v / kPerGroup;
+      s32[gi] = _mm512_dpbusd_epi32(v % kPerGroup == 0 ? _mm512_setzero_si512() : s32[gi], q, Bcast4Z(a.qs + 4 * v));
+      if (v % kPerGroup == kPerGroup - 1) isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s32[gi], k.scale[gi]));
+    });
+    acc = Finish16<Block>(k, a, isum, acc);
+  }
+  _mm512_storeu_ps(y, acc);
+}
+
+// Tok16 from packed groups (rp[0]: the group's first group block).
+struct Tok16P : Tok16 {
+  template <class Block>
+  FORMIGA_ALWAYS_INLINE static void Unpack(const uint8_t* const* rp, size_t ib, Rows<K8<Block>::kGroups>& k) {
+    UnpackPacked16<Block>(rp[0] + ib * 16 * sizeof(Block), k);
+  }
+};
+
+// Rows16Strips from a packed group.
+template <class Block>
+void Rows16StripsPacked(const uint8_t* g, const BlockQ8_K* xq, int64_t T, int64_t nb, float* y, int64_t N) {
+  Rows16<K8<Block>::kGroups> strip[kStrip16];
+  for (int64_t ib0 = 0; ib0 < nb; ib0 += kStrip16) {
+    const int ns = static_cast<int>(std::min<int64_t>(kStrip16, nb - ib0));
+    for (int s = 0; s < ns; ++s) UnpackPacked16<Block>(g + static_cast<size_t>(ib0 + s) * 16 * sizeof(Block), strip[s]);
+    for (int64_t t = 0; t < T; t += kTile) {
+      const BlockQ8_K* x = xq + t * nb + ib0;
+      float* acc = y + t * N;
+      switch (std::min<int64_t>(kTile, T - t)) {
+        case 4: StripTile16<Block, 4>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+        case 3: StripTile16<Block, 3>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+        case 2: StripTile16<Block, 2>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+        default: StripTile16<Block, 1>(strip, ns, x, nb, acc, N, ib0 == 0); break;
+      }
+    }
+  }
+}
+#endif  // FORMIGA_CPU_ZMM
+
+// Rows [n0, n1) of a kRows matrix into y (T rows, `N` = ldy apart).
+template <class Block>
+void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1, int64_t N) {
+  const int64_t nb = w.cols / kQK_K;
   const auto* base = static_cast<const uint8_t*>(w.data);
   for (int64_t n = n0; n < n1; n += 8) {
 #if FORMIGA_CPU_ZMM
@@ -1052,14 +1165,77 @@ void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
   }
 }
 
+#if FORMIGA_CPU_ZMM
+// Rows [n0, n1) of a packed matrix (cpu_pack.h). The backend's tasks start
+// at 16-row multiples; a group a range cuts is computed whole into a
+// scratch tile and its rows in range copied (the same values).
+template <class Block>
+void MatMulK8Packed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
+  const int64_t nb = w.cols / kQK_K, N = w.rows, full = N / kPackRows * kPackRows;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const size_t group_bytes = static_cast<size_t>(nb) * 16 * sizeof(Block);
+  thread_local std::vector<float> cut;
+  for (int64_t r0 = n0 / kPackRows * kPackRows; r0 < std::min(n1, full); r0 += kPackRows) {
+    const uint8_t* g = base + static_cast<size_t>(r0 / kPackRows) * group_bytes;
+    const int64_t lo = std::max(n0, r0), hi = std::min(n1, r0 + kPackRows);
+    const bool whole = lo == r0 && hi == r0 + kPackRows;
+    float* out = y + r0;
+    int64_t ld = N;
+    if (!whole) {
+      cut.assign(static_cast<size_t>(T * kPackRows), 0.0f);
+      out = cut.data();
+      ld = kPackRows;
+    }
+    if (T == 1) {
+      RowsOnePacked<Block>(g, xq, nb, out);
+    } else if (T < kTokMaxT) {
+      const uint8_t* next = r0 + 2 * kPackRows <= std::min(n1, full) ? g + group_bytes : nullptr;
+      for (int64_t t = 0; t < T; t += kTokTile) {
+        const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
+        RowsTok<Tok16P, Block>(&g, next, xq + t * nb, nb, nt, out + t * ld, ld, 16);
+      }
+    } else {
+      Rows16StripsPacked<Block>(g, xq, T, nb, out, ld);
+    }
+    if (!whole) {
+      for (int64_t t = 0; t < T; ++t) {
+        std::memcpy(y + t * N + lo, cut.data() + t * kPackRows + (lo - r0), static_cast<size_t>(hi - lo) * sizeof(float));
+      }
+    }
+  }
+  if (n1 > full) {
+    // The last N % 16 rows, stored as rows after the groups.
+    WeightView tail = w;
+    tail.data = base + static_cast<size_t>(full / kPackRows) * group_bytes;
+    tail.rows = N - full;
+    tail.layout = WeightLayout::kRows;
+    MatMulK8Typed<Block>(tail, xq, T, y + full, std::max(n0, full) - full, n1 - full, N);
+  }
+}
+#endif  // FORMIGA_CPU_ZMM
+
 }  // namespace
 
 // The tier's entry point: cpu::<FORMIGA_CPU_TIER>::MatMulQ8KRows8 (cpu_kernels.h).
+// Packed weights (cpu_pack.h) exist only for the 512-bit tiers: the
+// backend packs only for those, and refuses a packed view it cannot read
+// before any kernel runs.
 bool MatMulQ8KRows8(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
+  if (w.layout == WeightLayout::kPacked) {
+#if FORMIGA_CPU_ZMM
+    switch (w.type) {
+      case DType::kQ4_K: MatMulK8Packed<BlockQ4_K>(w, xq, T, y, n0, n1); return true;
+      case DType::kQ5_K: MatMulK8Packed<BlockQ5_K>(w, xq, T, y, n0, n1); return true;
+      case DType::kQ6_K: MatMulK8Packed<BlockQ6_K>(w, xq, T, y, n0, n1); return true;
+      default: break;
+    }
+#endif
+    std::abort();  // unreachable: CpuBackend::MatMulShared checks the layout
+  }
   switch (w.type) {
-    case DType::kQ4_K: MatMulK8Typed<BlockQ4_K>(w, xq, T, y, n0, n1); return true;
-    case DType::kQ5_K: MatMulK8Typed<BlockQ5_K>(w, xq, T, y, n0, n1); return true;
-    case DType::kQ6_K: MatMulK8Typed<BlockQ6_K>(w, xq, T, y, n0, n1); return true;
+    case DType::kQ4_K: MatMulK8Typed<BlockQ4_K>(w, xq, T, y, n0, n1, w.rows); return true;
+    case DType::kQ5_K: MatMulK8Typed<BlockQ5_K>(w, xq, T, y, n0, n1, w.rows); return true;
+    case DType::kQ6_K: MatMulK8Typed<BlockQ6_K>(w, xq, T, y, n0, n1, w.rows); return true;
     default: return false;
   }
 }

@@ -7,16 +7,28 @@
 namespace formiga::cpu {
 namespace {
 
-// Quant bytes per block and where they start in a GGUF block.
+// How a type's blocks are packed: the f16 scale d at `d_offset` goes first
+// (kScaleFirst: Q4_0, Q8_0) or last (kScaleLast: Q6_K) as 16 contiguous
+// f16, or stays inside the words (kWords: Q4_K, Q5_K, whose first word is
+// d | dmin << 16); the other `word_bytes` (a multiple of 4) are transposed
+// by 4-byte words, from `words_offset`.
+enum class ScaleAt { kWords, kScaleFirst, kScaleLast };
 struct BlockShape {
-  size_t block_bytes = 0, quant_bytes = 0, quant_offset = 0;
-  uint8_t bias = 0;  // added to each quant byte (Q8_0: 128)
+  size_t block_bytes = 0, words_offset = 0, word_bytes = 0, d_offset = 0;
+  ScaleAt scale = ScaleAt::kWords;
+  uint8_t bias = 0;  // added to each word byte (Q8_0: 128)
 };
 
 BlockShape ShapeOf(DType type) {
   switch (type) {
-    case DType::kQ4_0: return {sizeof(BlockQ4_0), kQK / 2, offsetof(BlockQ4_0, qs), 0};
-    case DType::kQ8_0: return {sizeof(BlockQ8_0), kQK, offsetof(BlockQ8_0, qs), 128};
+    case DType::kQ4_0:
+      return {sizeof(BlockQ4_0), offsetof(BlockQ4_0, qs), kQK / 2, offsetof(BlockQ4_0, d), ScaleAt::kScaleFirst, 0};
+    case DType::kQ8_0:
+      return {sizeof(BlockQ8_0), offsetof(BlockQ8_0, qs), kQK, offsetof(BlockQ8_0, d), ScaleAt::kScaleFirst, 128};
+    case DType::kQ4_K: return {sizeof(BlockQ4_K), 0, sizeof(BlockQ4_K), 0, ScaleAt::kWords, 0};
+    case DType::kQ5_K: return {sizeof(BlockQ5_K), 0, sizeof(BlockQ5_K), 0, ScaleAt::kWords, 0};
+    case DType::kQ6_K:
+      return {sizeof(BlockQ6_K), 0, offsetof(BlockQ6_K, d), offsetof(BlockQ6_K, d), ScaleAt::kScaleLast, 0};
     default: return {};
   }
 }
@@ -27,8 +39,9 @@ size_t PackedGroupBlockBytes(DType type) { return kPackRows * ShapeOf(type).bloc
 
 size_t PackedBytes(const WeightView& w) {
   const BlockShape b = ShapeOf(w.type);
+  const int64_t block = GetDTypeTraits(w.type).block_size;
   if (b.block_bytes == 0 || w.layout != WeightLayout::kRows || w.rows < kPackRows || w.cols <= 0 ||
-      w.cols % kQK != 0 || w.row_bytes != static_cast<size_t>(w.cols / kQK) * b.block_bytes) {
+      w.cols % block != 0 || w.row_bytes != static_cast<size_t>(w.cols / block) * b.block_bytes) {
     return 0;
   }
   return static_cast<size_t>(w.rows) * w.row_bytes;
@@ -36,19 +49,22 @@ size_t PackedBytes(const WeightView& w) {
 
 void PackGroups(const WeightView& w, int64_t g0, int64_t g1, uint8_t* dst) {
   const BlockShape b = ShapeOf(w.type);
-  const int64_t nb = w.cols / kQK;
+  const int64_t nb = w.cols / GetDTypeTraits(w.type).block_size;
   const size_t group_block = kPackRows * b.block_bytes;
   const auto* src = static_cast<const uint8_t*>(w.data);
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* out = dst + static_cast<size_t>(g * nb) * group_block;
     const uint8_t* rows = src + static_cast<size_t>(g * kPackRows) * w.row_bytes;
     for (int64_t ib = 0; ib < nb; ++ib, out += group_block) {
+      const size_t scales = b.scale == ScaleAt::kWords ? 0 : 2 * kPackRows;
+      uint8_t* words = out + (b.scale == ScaleAt::kScaleFirst ? scales : 0);
+      uint8_t* d16 = b.scale == ScaleAt::kScaleFirst ? out : out + group_block - scales;
       for (int64_t i = 0; i < kPackRows; ++i) {
         const uint8_t* blk = rows + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(ib) * b.block_bytes;
-        std::memcpy(out + 2 * i, blk, 2);
-        const uint8_t* q = blk + b.quant_offset;
-        for (size_t c = 0; c < b.quant_bytes / 4; ++c) {
-          uint8_t* v = out + 32 + 64 * c + 4 * i;
+        if (scales != 0) std::memcpy(d16 + 2 * i, blk + b.d_offset, 2);
+        const uint8_t* q = blk + b.words_offset;
+        for (size_t c = 0; c < b.word_bytes / 4; ++c) {
+          uint8_t* v = words + 64 * c + 4 * i;
           for (int k = 0; k < 4; ++k) v[k] = static_cast<uint8_t>(q[4 * c + k] + b.bias);
         }
       }

@@ -1,29 +1,33 @@
 // The cpu backend's packed weight layout (WeightLayout::kPacked), made at
 // load time for the avx512-vnni tier's Q4_0 and Q8_0 kernels
-// (cpu_matmul_q4x8.cc).
+// (cpu_matmul_q4x8.cc) and its Q4_K, Q5_K and Q6_K ones (cpu_matmul_k8.cc).
 //
-// Why: in GGUF's rows a block of 16 rows is 16 scattered runs of 18 or 34
-// bytes, so the rows-in-lanes kernels gather the f16 scales one by one and
-// transpose the quants with shuffles (the shuffle ports are their limit:
-// Q4_0 decode tops out at 41 GB/s per core with the weights in L2), and a
-// 16-row group streams from 16 places in DRAM at once. Packed, one group is
-// one contiguous run in the order the kernel consumes it: 16 scales in one
-// load, quants already transposed (96 GB/s per core in L2 for Q4_0, measured
-// with the prototype of session 11).
+// Why: in GGUF's rows a block of 16 rows is 16 scattered runs, so the
+// rows-in-lanes kernels gather the f16 scales one by one and transpose the
+// quants with shuffles (the shuffle ports are their limit: Q4_0 decode tops
+// out at 39 GB/s per core with the weights in L2, Q8_0 at 55), and a 16-row
+// group streams from 16 places in DRAM at once. Packed, one group is one
+// contiguous run in the order the kernels consume it, the quants already
+// transposed (95 and 151 GB/s: cpu_matmul_bench 1 --cached).
 //
-// Layout of a matrix of N rows, nb = C / 32 blocks per row: rows go in
-// groups of 16 (kPackRows); group g is nb "group blocks" one after the
+// Layout of a matrix of N rows, nb blocks per row (of 32 or 256): rows go
+// in groups of 16 (kPackRows); group g is nb "group blocks" one after the
 // other, group block ib holding block ib of rows 16g .. 16g + 15:
-//   bytes 0..31    the 16 rows' f16 scales d, row i at 2i;
-//   then V vectors of 64 bytes, vector c holding, at bytes 4i..4i+3, the
-//   quant bytes 4c..4c+3 of row i:
-//     Q4_0: V = 4, the nibble bytes as they are (low nibbles: columns
-//           4c..4c+3; high: 16 + 4c..16 + 4c + 3);
-//     Q8_0: V = 8, each quant plus 128 (offset binary: u8 = q + 128, the
-//           unsigned operand of vpdpbusd; Σ q·x = Σ (q + 128)·x - 128·Σ x,
-//           exactly).
-//   So a group block is 16 blocks' bytes (Q4_0 288, Q8_0 544), 32-byte
-//   aligned when the buffer is.
+//   Q4_0, Q8_0: bytes 0..31 the 16 rows' f16 scales d, row i at 2i; then V
+//     vectors of 64 bytes, vector c holding, at bytes 4i..4i+3, the quant
+//     bytes 4c..4c+3 of row i:
+//       Q4_0: V = 4, the nibble bytes as they are (low nibbles: columns
+//             4c..4c+3; high: 16 + 4c..16 + 4c + 3);
+//       Q8_0: V = 8, each quant plus 128 (offset binary: u8 = q + 128, the
+//             unsigned operand of vpdpbusd; Σ q·x = Σ (q + 128)·x - 128·Σ x,
+//             exactly).
+//   Q4_K, Q5_K: the whole super-blocks by 4-byte words: word k (bytes
+//     4k..4k+3) of row i at 64k + 4i (word 0 = d | dmin << 16, words 1-3
+//     the 12 scale bytes, then qh / qs as in the block).
+//   Q6_K: its first 208 bytes (ql, qh, scales) by 4-byte words as Q4_K,
+//     then the 16 rows' f16 d (row i at 52 * 64 + 2i).
+//   So a group block is 16 blocks' bytes (Q4_0 288, Q8_0 544, Q4_K 2304,
+//   Q5_K 2816, Q6_K 3360), 32-byte aligned when the buffer is.
 // After the N / 16 groups come the last N % 16 rows, as GGUF rows
 // (row_bytes apart). The packed matrix has exactly the rows' size.
 #pragma once
