@@ -441,6 +441,8 @@ int RunBench(BenchArgs& args) {
         {"kv_type", args.model.kv_type},
         {"load_to_first_token_s", s.load_seconds},
         {"weights_in_2mb_pages", huge},
+        {"packed_weight_bytes", s.model->packed_weight_bytes()},
+        {"packed_weights", s.model->packed_weight_note()},
         {"read_bandwidth_gb_s", bw},
         {"tests", tests},
         {"memory", {{"rss_bytes", mem.rss_bytes}, {"peak_rss_bytes", mem.peak_rss_bytes},
@@ -455,6 +457,7 @@ int RunBench(BenchArgs& args) {
   std::printf("backend %s%s, %d threads, batch %d, %d repetitions; load to first token %.2f s; weights in 2 MB "
               "pages: %.0f %% (sampled)\n",
               s.backend->name(), isa_note.c_str(), threads, args.batch, args.reps, s.load_seconds, 100.0 * huge);
+  if (const std::string packed = s.model->packed_weight_note(); !packed.empty()) std::printf("%s\n", packed.c_str());
   std::printf("| test | t/s | weights GB/s | of roofline |\n|---|---|---|---|\n");
   for (const TestResult& r : results) {
     const bool tg = r.name.rfind("tg", 0) == 0;

@@ -18,6 +18,7 @@
 
 #include "core/process_memory.h"
 #include "kernels/cpu_isa.h"
+#include "model/pack_cache.h"
 #include "model/placement_buffers.h"
 
 namespace formiga::cli {
@@ -177,6 +178,8 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
                            PlaceModel(args.placement, *s->file, config, args.ctx > 0, args.kv_type != "f16",
                                       &engine_options, host, &s->devices));
   s->placement = placed.placement;
+  // Host backends' packed weights are kept between loads (model/pack_cache.h).
+  s->placement.pack_cache_dir = PackCache::DefaultDir();
   FORMIGA_ASSIGN_OR_RETURN(s->model, LoadModel(*s->file, s->placement));
   // Device parts' weights now live on their devices: their file pages need not stay resident.
   if (!s->placement.AllHost()) ReleaseUploadedPages(*s->file, s->placement);
@@ -209,6 +212,9 @@ Result<std::unique_ptr<ModelSession>> OpenModelSession(const ModelArgs& args, En
                  backend.c_str(), static_cast<long long>(engine_options.n_ctx), Mib(s->engine->kv_bytes()),
                  args.kv_type.c_str(), s->load_seconds, Mib(mem.rss_bytes));
     for (const std::string& note : placed.notes) std::fprintf(stderr, "formiga: %s\n", note.c_str());
+    if (const std::string packed = s->model->packed_weight_note(); !packed.empty()) {
+      std::fprintf(stderr, "formiga: %s\n", packed.c_str());
+    }
     if (!s->placement.AllHost()) {
       std::map<std::string, int> layers_on;
       for (const ModelPlacement::Part& p : s->placement.layers) ++layers_on[p.device];

@@ -164,11 +164,15 @@ class Backend {
   // default), and PackWeight writes them to `dst` (host memory of that many
   // bytes, 64-byte aligned) and returns the view to compute with (layout
   // kPacked; only this backend's MatMul reads it). Results are bit-identical
-  // to the rows'.
+  // to the rows'. The packed view is always `w` with data = dst and layout
+  // kPacked, and the bytes depend only on the rows and PackedFormat(), a
+  // name of the layout's version: packed bytes kept from an earlier load
+  // (model/pack_cache.h) are reused under the same name.
   virtual size_t PackedBytes(const WeightView& w) const {
     (void)w;
     return 0;
   }
+  virtual std::string PackedFormat() const { return ""; }
   virtual Result<WeightView> PackWeight(const WeightView& w, void* dst) {
     (void)dst;
     return Status::Unsupported(std::string(name()) + " keeps weights as GGUF rows (" + DTypeName(w.type) + ")");

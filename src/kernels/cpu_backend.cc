@@ -88,6 +88,7 @@ class CpuBackend final : public Backend {
     if (isa_ != CpuIsa::kAvx512Vnni || !PackingWanted()) return 0;
     return cpu::PackedBytes(w);
   }
+  std::string PackedFormat() const override { return "cpu-avx512-vnni-16rows-v1"; }
   Result<WeightView> PackWeight(const WeightView& w, void* dst) override {
     if (PackedBytes(w) == 0) return Backend::PackWeight(w, dst);
     auto* out = static_cast<uint8_t*>(dst);

@@ -59,14 +59,21 @@ void PackGroups(const WeightView& w, int64_t g0, int64_t g1, uint8_t* dst) {
       const size_t scales = b.scale == ScaleAt::kWords ? 0 : 2 * kPackRows;
       uint8_t* words = out + (b.scale == ScaleAt::kScaleFirst ? scales : 0);
       uint8_t* d16 = b.scale == ScaleAt::kScaleFirst ? out : out + group_block - scales;
+      const uint8_t* blk[kPackRows];
       for (int64_t i = 0; i < kPackRows; ++i) {
-        const uint8_t* blk = rows + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(ib) * b.block_bytes;
-        if (scales != 0) std::memcpy(d16 + 2 * i, blk + b.d_offset, 2);
-        const uint8_t* q = blk + b.words_offset;
-        for (size_t c = 0; c < b.word_bytes / 4; ++c) {
-          uint8_t* v = words + 64 * c + 4 * i;
-          for (int k = 0; k < 4; ++k) v[k] = static_cast<uint8_t>(q[4 * c + k] + b.bias);
+        blk[i] = rows + static_cast<size_t>(i) * w.row_bytes + static_cast<size_t>(ib) * b.block_bytes;
+        if (scales != 0) std::memcpy(d16 + 2 * i, blk[i] + b.d_offset, 2);
+      }
+      // Word by word, the 16 rows' words make one 64-byte line of output.
+      // (Adding 128 to every byte is flipping its top bit.)
+      const uint32_t flip = b.bias != 0 ? 0x80808080u : 0;
+      for (size_t c = 0; c < b.word_bytes / 4; ++c) {
+        uint32_t line[kPackRows];
+        for (int64_t i = 0; i < kPackRows; ++i) {
+          std::memcpy(&line[i], blk[i] + b.words_offset + 4 * c, 4);
+          line[i] ^= flip;
         }
+        std::memcpy(words + 64 * c, line, sizeof(line));
       }
     }
   }

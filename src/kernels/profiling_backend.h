@@ -50,6 +50,9 @@ class ProfilingBackend final : public Backend {
   Status CopyToDevice(void* dst, const void* src, size_t bytes) override;
   Status CopyToHost(void* dst, const void* src, size_t bytes) override;
   Result<DeviceMemory> MemoryInfo() override { return inner_.MemoryInfo(); }
+  size_t PackedBytes(const WeightView& w) const override { return inner_.PackedBytes(w); }
+  std::string PackedFormat() const override { return inner_.PackedFormat(); }
+  Result<WeightView> PackWeight(const WeightView& w, void* dst) override { return inner_.PackWeight(w, dst); }
   Status Synchronize() override { return inner_.Synchronize(); }
 
   Status MatMul(const WeightView& w, const float* x, float* y, int64_t T) override;

@@ -98,10 +98,12 @@ class FalconModel final : public Model {
     setup_.params = AttentionParams{c.n_heads, c.n_kv_heads, c.head_dim,
                                     static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim))), 0.0f, 0};
     setup_.norm_eps = static_cast<float>(c.norm_eps);
+    pack_note_ = placed_.FinishPacking();
     return Status::Ok();
   }
 
   uint64_t packed_weight_bytes() const override { return placed_.packed_bytes(); }
+  std::string packed_weight_note() const override { return pack_note_; }
 
   Status Forward(const ForwardBatch& b, KvCache& kv, float* logits) override {
     const ModelConfig& c = config_;
@@ -144,7 +146,8 @@ class FalconModel final : public Model {
 
  private:
   WeightLoader loader_;
-  PlacedWeights placed_{&loader_.file()};
+  PlacedWeights placed_{&loader_.file(), placement_.pack_cache_dir};
+  std::string pack_note_;
   ForwardStages stages_;
   WeightView embed_, output_;
   const float* output_norm_ = nullptr;

@@ -53,6 +53,9 @@ class Model {
   // Bytes of weights a host backend keeps in its own packed layout
   // (Backend::PackWeight; copied at load, the file's pages released).
   virtual uint64_t packed_weight_bytes() const { return 0; }
+  // What packing did at load, for the user ("" when nothing was packed):
+  // how much, and whether from, into or without the cache file.
+  virtual std::string packed_weight_note() const { return ""; }
 
   // A KV cache of n_blocks blocks whose layers live in their backends' memory.
   Result<KvCache> NewKvCache(int64_t n_blocks, int64_t block_size, DType type) const {

@@ -33,6 +33,9 @@ struct ModelPlacement {
   Part embed;               // token embedding lookup (and gemma's embedding scale)
   std::vector<Part> layers; // one per transformer block
   Part output;              // final norm + output projection (+ logit soft-capping)
+  // Where host backends' packed weights are kept between loads
+  // (model/pack_cache.h); empty: pack in memory at every load.
+  std::string pack_cache_dir;
 
   // Every part on `backend`.
   static ModelPlacement Uniform(Backend& backend, int64_t n_layers, const std::string& device = "");

@@ -88,35 +88,59 @@ Status PlacedWeights::Pack(const ModelPlacement::Part& part, WeightView* w, cons
   Backend& be = *part.backend;
   const size_t bytes = be.PackedBytes(*w);
   if (bytes == 0) return Status::Ok();
+  const size_t src_bytes = static_cast<size_t>(w->rows) * w->row_bytes;
+  if (!cache_opened_ && file_ != nullptr) {
+    cache_ = PackCache::Open(*file_, be.PackedFormat(), pack_cache_dir_);
+    cache_opened_ = true;
+  }
+  if (const void* hit = cache_.Find(w->data, src_bytes, bytes)) {
+    // Packed at an earlier load: the cache file's mapping, no copy.
+    ReleaseRows(*w);
+    w->data = hit;
+    w->layout = WeightLayout::kPacked;
+    packed_bytes_ += bytes;
+    return Status::Ok();
+  }
   Result<HostPages> pages = HostPages::Allocate(bytes);
   if (!pages.ok()) {
     return Status::ResourceExhausted("packing " + what + " for " + part.name() + ": " + pages.status().message() +
                                      " (FORMIGA_PACK_WEIGHTS=0 computes from the mapped file instead)");
   }
   FORMIGA_ASSIGN_OR_RETURN(WeightView packed, be.PackWeight(*w, pages->data()));
-  // The rows' file pages are not read again by MatMuls: out of this
-  // process's resident set (the tensor's whole pages; the page cache keeps
-  // them for other processes and the next load). A tied embedding table's
-  // GetRows faults back the few rows it reads. Only for a file mapping:
-  // MADV_DONTNEED would zero anonymous memory.
-  const auto begin = reinterpret_cast<uintptr_t>(w->data);
-  const uintptr_t end = begin + static_cast<size_t>(w->rows) * w->row_bytes;
-  const MappedFile* map = file_ != nullptr ? &file_->mapping() : nullptr;
-  const auto map_begin = map != nullptr ? reinterpret_cast<uintptr_t>(map->data()) : 0;
-  if (map != nullptr && map->data() != nullptr && begin >= map_begin && end <= map_begin + map->size()) {
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
-    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-  }
+  cache_.Add(w->data, src_bytes, pages->data(), bytes);
+  ReleaseRows(*w);
   *w = packed;
   packed_.push_back(std::move(*pages));
+  packed_bytes_ += bytes;
   return Status::Ok();
 }
 
-uint64_t PlacedWeights::packed_bytes() const {
-  uint64_t n = 0;
-  for (const HostPages& p : packed_) n += p.size();
-  return n;
+// The rows' file pages are not read again by MatMuls: out of this process's
+// resident set (the tensor's whole pages; the page cache keeps them for
+// other processes and the next load). A tied embedding table's GetRows
+// faults back the few rows it reads. Only for a file mapping: MADV_DONTNEED
+// would zero anonymous memory.
+void PlacedWeights::ReleaseRows(const WeightView& w) const {
+  const auto begin = reinterpret_cast<uintptr_t>(w.data);
+  const uintptr_t end = begin + static_cast<size_t>(w.rows) * w.row_bytes;
+  const MappedFile* map = file_ != nullptr ? &file_->mapping() : nullptr;
+  const auto map_begin = map != nullptr ? reinterpret_cast<uintptr_t>(map->data()) : 0;
+  if (map == nullptr || map->data() == nullptr || begin < map_begin || end > map_begin + map->size()) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+std::string PlacedWeights::FinishPacking() {
+  if (packed_bytes_ == 0) return "";
+  std::string note = Mib(packed_bytes_) + " of weights packed for the cpu kernels";
+  const uint64_t found = cache_.found_bytes();
+  if (!cache_.active()) return note + " (in memory; no cache: " +
+                               (pack_cache_dir_.empty() ? "off" : "the model file is not a plain file") + ")";
+  if (found == packed_bytes_) return note + " (mapped from " + cache_.path() + ")";
+  const Status st = cache_.Write();
+  if (!st.ok()) return note + " (in memory; cache not written: " + st.message() + ")";
+  return note + " (packed now, kept in " + cache_.path() + " for the next load)";
 }
 
 Status PlacedWeights::Place(const ModelPlacement::Part& part, const float** v, int64_t n, const std::string& what) {

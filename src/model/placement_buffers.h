@@ -35,6 +35,7 @@
 #include "kernels/kv_cache.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "model/pack_cache.h"
 #include "model/placement.h"
 #include "model/transformer.h"
 
@@ -51,8 +52,11 @@ void ReleaseUploadedPages(const GgufFile& file, const ModelPlacement& placement)
 class PlacedWeights {
  public:
   // `file`: where the weights are mapped from (the packed tensors' pages are
-  // released only from a file mapping; null: never released).
-  explicit PlacedWeights(const GgufFile* file = nullptr) : file_(file) {}
+  // released only from a file mapping; null: never released);
+  // `pack_cache_dir`: where packed weights are kept between loads
+  // (model/pack_cache.h; empty: none).
+  explicit PlacedWeights(const GgufFile* file = nullptr, std::string pack_cache_dir = "")
+      : file_(file), pack_cache_dir_(std::move(pack_cache_dir)) {}
 
   // Makes `*w` live in the part's backend memory, as the backend computes
   // from it: on a device, the rows are uploaded once (the same bytes placed
@@ -72,15 +76,25 @@ class PlacedWeights {
 
   // Bytes uploaded to `be`.
   uint64_t bytes_on(const Backend* be) const;
-  // Bytes of weights held packed in host memory.
-  uint64_t packed_bytes() const;
+  // Bytes of weights held packed (in host memory or mapped from the cache).
+  uint64_t packed_bytes() const { return packed_bytes_; }
+  // After the last Place: writes what this load packed to the cache (best
+  // effort). Says what happened, for the user: "" when nothing was packed.
+  std::string FinishPacking();
 
  private:
   Result<const void*> Upload(const ModelPlacement::Part& part, const void* src, size_t bytes, const std::string& what);
   Status Pack(const ModelPlacement::Part& part, WeightView* w, const std::string& what);
 
+  // The file pages of a packed tensor's rows, out of this process.
+  void ReleaseRows(const WeightView& w) const;
+
   const GgufFile* file_ = nullptr;
+  std::string pack_cache_dir_;
+  bool cache_opened_ = false;
+  PackCache cache_;
   std::vector<HostPages> packed_;
+  uint64_t packed_bytes_ = 0;
   std::vector<BackendBuffer> buffers_;
   std::map<std::pair<const Backend*, const void*>, std::pair<const void*, size_t>> placed_;
 };
