@@ -233,8 +233,10 @@ class CpuBackend final : public Backend {
   }
 
   Status GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) override {
-    if (table.layout != WeightLayout::kRows) {
-      return Status::InvalidArgument("cpu backend: GetRows on a packed matrix (embedding tables stay GGUF rows)");
+    const bool packed = table.layout == WeightLayout::kPacked;
+    if (packed && (isa_ != CpuIsa::kAvx512Vnni || cpu::PackedBytes(Unpacked(table)) == 0)) {
+      return Status::InvalidArgument(std::string("cpu backend: GetRows on a packed ") + DTypeName(table.type) +
+                                     " table this backend did not pack");
     }
     for (int64_t t = 0; t < T; ++t) {
       if (ids[t] < 0 || ids[t] >= table.rows) {
@@ -244,8 +246,15 @@ class CpuBackend final : public Backend {
     }
     // NOTE: rows are dequantized by core's reference code: T rows per step
     // is little work, and the embeddings then match the ref backend exactly.
+    // A packed table (a tied output's packed copy: model/placement_buffers.h)
+    // gives each row back in GGUF form first.
+    if (packed) Grow(row_, table.row_bytes);
     for (int64_t t = 0; t < T; ++t) {
       const auto* src = static_cast<const uint8_t*>(table.data) + static_cast<size_t>(ids[t]) * table.row_bytes;
+      if (packed) {
+        cpu::UnpackRow(table, ids[t], row_.data());
+        src = row_.data();
+      }
       FORMIGA_RETURN_IF_ERROR(DequantizeRow(table.type, src, y + t * table.cols, table.cols));
     }
     return Status::Ok();
@@ -362,6 +371,7 @@ class CpuBackend final : public Backend {
   const TierKernels tier_;
   ThreadPool pool_;
   std::vector<uint8_t> act_;        // quantized activations of the current MatMul
+  std::vector<uint8_t> row_;        // one packed table row in GGUF form (GetRows)
   // Rows [n0, n1) of the call's matrix `matrix`: one task of a MatMul job.
   struct Task {
     int matrix;

@@ -3,7 +3,8 @@
 // the avx2 tier, and again, as included by isa/*_k8.cc, for the VNNI tiers
 // (cpu_isa.h, isa/tier.h; see "VNNI" below).
 //
-// The weights stay the mmap'd GGUF blocks (no repacking). For each super-
+// The weights are the mapped GGUF blocks (the avx512-vnni tier reads a
+// packed copy instead: cpu_pack.h, "Packed weights" below). For each super-
 // block of 8 consecutive rows, Unpack8 builds (in an L1 buffer, Rows8):
 //  - q[v], v = 0..63: lane r holds the 4 unsigned quants of elements
 //    4v..4v+3 of row r. Made by loading the same 32-byte stretch of quants

@@ -15,7 +15,9 @@
 //   transposes, 8 unpacks per 16 bytes), so that vector c holds bytes
 //   4c..4c+3 of row r in lane r. Q4: the low nibbles are columns 4c..4c+3,
 //   the high nibbles columns 16+4c..16+4c+3; Q8_0: columns 4c..4c+3. The
-//   weights stay in the GGUF layout (no repacking: the mmap is used as is).
+//   weights are the mapped GGUF rows; the avx512-vnni tier reads a packed
+//   copy instead, this transposed form stored (cpu_pack.h; "Packed
+//   weights" below), with the same per-lane operations.
 // - Per token, the matching 4 activation bytes are broadcast (a load) and
 //   _mm256_maddubs_epi16 gives, in lane r, two int16 partial sums of row r.
 //   Q4: the nibble q (0..15) is the unsigned operand; |pair| <= 2*15*127 =

@@ -379,12 +379,13 @@ TEST(CpuMatMulTest, RejectsUnsupportedTypesAndBadWidths) {
 
 // The backend's packed weights (cpu_pack.h), where it packs (avx512-vnni):
 // every MatMul through the backend's task split (2 threads) equals the
-// rows' bits, in decode, batched decode, prefill and shared-input jobs. A
-// packed view is refused by GetRows and by the ref backend.
+// rows' bits, in decode, batched decode, prefill and shared-input jobs, and
+// GetRows on it gives the rows' embeddings. The ref backend and the avx2
+// tier refuse a packed view.
 TEST(CpuMatMulTest, PackedWeightsGiveTheRowsBitsThroughTheBackend) {
   auto be = testing::CpuBackendOrDie(2);
   ASSERT_NE(be, nullptr);
-  for (DType type : {DType::kQ4_0, DType::kQ8_0}) {
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const int64_t C = 256, N = 1000 + 5;  // a tail of 13 rows past the last group
     const std::vector<uint8_t> w = MakeWeights(type, N, C, 11);
     const WeightView rows{type, w.data(), C, N, DTypeRowBytes(type, static_cast<uint64_t>(C))};
@@ -410,9 +411,13 @@ TEST(CpuMatMulTest, PackedWeightsGiveTheRowsBitsThroughTheBackend) {
       EXPECT_EQ(0, std::memcmp(want.data(), got2.data(), want.size() * sizeof(float)))
           << DTypeName(type) << " T=" << T << " (shared job)";
     }
-    std::vector<float> y(static_cast<size_t>(C));
-    const int32_t id = 3;
-    EXPECT_TRUE(be->GetRows(*packed, &id, 1, y.data()).IsInvalidArgument());
+    // GetRows reads a packed table (a tied output's copy) as the rows: in
+    // groups and in the tail.
+    const int32_t ids[] = {3, 0, 17, 999, 1000, 1004};
+    std::vector<float> rows_y(6 * static_cast<size_t>(C)), packed_y(rows_y.size(), -1.0f);
+    ASSERT_TRUE(be->GetRows(rows, ids, 6, rows_y.data()).ok());
+    ASSERT_TRUE(be->GetRows(*packed, ids, 6, packed_y.data()).ok());
+    EXPECT_EQ(0, std::memcmp(rows_y.data(), packed_y.data(), rows_y.size() * sizeof(float))) << DTypeName(type);
     auto ref = MakeRefBackend();
     std::vector<float> x(static_cast<size_t>(C)), out(static_cast<size_t>(N));
     EXPECT_TRUE(ref->MatMul(*packed, x.data(), out.data(), 1).IsInvalidArgument());
@@ -425,6 +430,7 @@ TEST(CpuMatMulTest, PackedWeightsGiveTheRowsBitsThroughTheBackend) {
     const Status st = (*avx2)->MatMul(*packed, x.data(), out.data(), 1);
     EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
     EXPECT_NE(st.message().find("packed"), std::string::npos) << st.message();
+    EXPECT_TRUE((*avx2)->GetRows(*packed, ids, 1, packed_y.data()).IsInvalidArgument());
   }
 }
 

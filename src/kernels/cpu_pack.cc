@@ -79,6 +79,33 @@ void PackGroups(const WeightView& w, int64_t g0, int64_t g1, uint8_t* dst) {
   }
 }
 
+void UnpackRow(const WeightView& packed, int64_t r, uint8_t* out) {
+  const BlockShape b = ShapeOf(packed.type);
+  const int64_t full = packed.rows / kPackRows * kPackRows;
+  const auto* base = static_cast<const uint8_t*>(packed.data);
+  if (r >= full) {
+    std::memcpy(out, base + static_cast<size_t>(r) * packed.row_bytes, packed.row_bytes);
+    return;
+  }
+  const int64_t nb = packed.cols / GetDTypeTraits(packed.type).block_size;
+  const size_t group_block = kPackRows * b.block_bytes;
+  const size_t scales = b.scale == ScaleAt::kWords ? 0 : 2 * kPackRows;
+  const uint32_t flip = b.bias != 0 ? 0x80808080u : 0;
+  const int64_t i = r % kPackRows;
+  const uint8_t* gb = base + static_cast<size_t>((r / kPackRows) * nb) * group_block;
+  for (int64_t ib = 0; ib < nb; ++ib, gb += group_block, out += b.block_bytes) {
+    const uint8_t* words = gb + (b.scale == ScaleAt::kScaleFirst ? scales : 0);
+    const uint8_t* d16 = b.scale == ScaleAt::kScaleFirst ? gb : gb + group_block - scales;
+    if (scales != 0) std::memcpy(out + b.d_offset, d16 + 2 * i, 2);
+    for (size_t c = 0; c < b.word_bytes / 4; ++c) {
+      uint32_t v;
+      std::memcpy(&v, words + 64 * c + 4 * i, 4);
+      v ^= flip;
+      std::memcpy(out + b.words_offset + 4 * c, &v, 4);
+    }
+  }
+}
+
 void PackTail(const WeightView& w, uint8_t* dst) {
   const int64_t full = w.rows / kPackRows * kPackRows;
   const size_t at = static_cast<size_t>(full) * w.row_bytes;

@@ -52,6 +52,10 @@ void PackGroups(const WeightView& w, int64_t g0, int64_t g1, uint8_t* dst);
 // Writes the last N % 16 rows after the groups.
 void PackTail(const WeightView& w, uint8_t* dst);
 
+// Row r of a packed view, back in GGUF's row form (row_bytes at `out`):
+// what GetRows reads from a packed table (a tied output's).
+void UnpackRow(const WeightView& packed, int64_t r, uint8_t* out);
+
 // The packed view of `w` with its bytes at `dst`.
 WeightView PackedView(const WeightView& w, const uint8_t* dst);
 

@@ -80,7 +80,17 @@ Status PlacedWeights::Place(const ModelPlacement::Part& part, WeightView* w, con
 
 Status PlacedWeights::PlaceTable(const ModelPlacement::Part& part, WeightView* w, const std::string& what) {
   if (w->data == nullptr) return Status::Ok();
-  if (part.backend->IsHost()) return Status::Ok();
+  if (part.backend->IsHost()) {
+    // A tied output packs these same bytes (before or after): the table
+    // then reads its rows from that copy, and the file's pages of it are
+    // never touched again.
+    if (const auto it = packed_views_.find(w->data); it != packed_views_.end() && SameMatrix(it->second, *w)) {
+      *w = it->second;
+    } else {
+      tables_.push_back(w);
+    }
+    return Status::Ok();
+  }
   return Place(part, w, what);
 }
 
@@ -95,9 +105,10 @@ Status PlacedWeights::Pack(const ModelPlacement::Part& part, WeightView* w, cons
   }
   if (const void* hit = cache_.Find(w->data, src_bytes, bytes)) {
     // Packed at an earlier load: the cache file's mapping, no copy.
-    ReleaseRows(*w);
-    w->data = hit;
-    w->layout = WeightLayout::kPacked;
+    WeightView packed = *w;
+    packed.data = hit;
+    packed.layout = WeightLayout::kPacked;
+    Adopt(w, packed);
     packed_bytes_ += bytes;
     return Status::Ok();
   }
@@ -108,11 +119,23 @@ Status PlacedWeights::Pack(const ModelPlacement::Part& part, WeightView* w, cons
   }
   FORMIGA_ASSIGN_OR_RETURN(WeightView packed, be.PackWeight(*w, pages->data()));
   cache_.Add(w->data, src_bytes, pages->data(), bytes);
-  ReleaseRows(*w);
-  *w = packed;
+  Adopt(w, packed);
   packed_.push_back(std::move(*pages));
   packed_bytes_ += bytes;
   return Status::Ok();
+}
+
+bool PlacedWeights::SameMatrix(const WeightView& a, const WeightView& b) {
+  return a.type == b.type && a.rows == b.rows && a.cols == b.cols && a.row_bytes == b.row_bytes;
+}
+
+void PlacedWeights::Adopt(WeightView* w, const WeightView& packed) {
+  ReleaseRows(*w);
+  for (WeightView* table : tables_) {
+    if (table->data == w->data && SameMatrix(*table, *w)) *table = packed;
+  }
+  packed_views_[w->data] = packed;
+  *w = packed;
 }
 
 // The rows' file pages are not read again by MatMuls: out of this process's
@@ -152,12 +175,12 @@ Status PlacedWeights::Place(const ModelPlacement::Part& part, const float** v, i
 
 Status PlacedWeights::PlaceAttention(const ModelPlacement::Part& part, const ModelConfig& c, AttentionWeights* w,
                                      const std::string& prefix) {
-  if (part.backend->IsHost()) return Status::Ok();
   const int64_t C = c.hidden_size, D = c.head_dim, qd = c.n_heads * D, kvd = c.n_kv_heads * D;
   FORMIGA_RETURN_IF_ERROR(Place(part, &w->wq, prefix + "attn_q"));
   FORMIGA_RETURN_IF_ERROR(Place(part, &w->wk, prefix + "attn_k"));
   FORMIGA_RETURN_IF_ERROR(Place(part, &w->wv, prefix + "attn_v"));
   FORMIGA_RETURN_IF_ERROR(Place(part, &w->wo, prefix + "attn_output"));
+  if (part.backend->IsHost()) return Status::Ok();  // (the vectors stay where they are)
   FORMIGA_RETURN_IF_ERROR(Place(part, &w->bq, qd, prefix + "attn_q.bias"));
   FORMIGA_RETURN_IF_ERROR(Place(part, &w->bk, kvd, prefix + "attn_k.bias"));
   FORMIGA_RETURN_IF_ERROR(Place(part, &w->bv, kvd, prefix + "attn_v.bias"));

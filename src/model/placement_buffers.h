@@ -66,7 +66,9 @@ class PlacedWeights {
   // out-of-memory message.
   Status Place(const ModelPlacement::Part& part, WeightView* w, const std::string& what);
   // The same for an embedding table (read by GetRows, row by row: never
-  // packed on a host backend).
+  // packed on a host backend for itself; when a tied output packs the same
+  // bytes, the table is switched to that packed copy, which GetRows reads
+  // too). `*w` must stay where it is until loading ends.
   Status PlaceTable(const ModelPlacement::Part& part, WeightView* w, const std::string& what);
   // The same for a vector of n floats (null stays null).
   Status Place(const ModelPlacement::Part& part, const float** v, int64_t n, const std::string& what);
@@ -88,6 +90,9 @@ class PlacedWeights {
 
   // The file pages of a packed tensor's rows, out of this process.
   void ReleaseRows(const WeightView& w) const;
+  // `*w` becomes `packed` (and so do the tables with the same bytes).
+  void Adopt(WeightView* w, const WeightView& packed);
+  static bool SameMatrix(const WeightView& a, const WeightView& b);
 
   const GgufFile* file_ = nullptr;
   std::string pack_cache_dir_;
@@ -95,6 +100,8 @@ class PlacedWeights {
   PackCache cache_;
   std::vector<HostPages> packed_;
   uint64_t packed_bytes_ = 0;
+  std::vector<WeightView*> tables_;                     // host tables (PlaceTable)
+  std::map<const void*, WeightView> packed_views_;      // by the rows' address
   std::vector<BackendBuffer> buffers_;
   std::map<std::pair<const Backend*, const void*>, std::pair<const void*, size_t>> placed_;
 };

@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <cstring>
+
 #include "core/quant.h"
 #include "formats/gguf.h"
 
@@ -37,8 +39,15 @@ Result<const float*> WeightLoader::Vector(const std::string& name, int64_t n) {
     return Status::Corruption(file_->path() + ": tensor " + name + " has shape " + ShapeString(t->shape) +
                               ", expected " + std::to_string(n) + " elements");
   }
-  if (t->type == DType::kF32) return reinterpret_cast<const float*>(t->data);
+  // NOTE: copied even when f32: these vectors are tiny, and read from the
+  // mapping every forward pass they would keep a 2 MB page of the file
+  // mapped each (the mapping's granularity with huge pages) around weights
+  // whose pages were released (packed weights, device uploads).
   std::vector<float>& out = converted_.emplace_back(static_cast<size_t>(n));
+  if (t->type == DType::kF32) {
+    std::memcpy(out.data(), t->data, static_cast<size_t>(n) * sizeof(float));
+    return static_cast<const float*>(out.data());
+  }
   FORMIGA_RETURN_IF_ERROR(DequantizeRow(t->type, t->data, out.data(), n).WithContext(file_->path() + ": " + name));
   return static_cast<const float*>(out.data());
 }
