@@ -1167,30 +1167,18 @@ void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
 }
 
 #if FORMIGA_CPU_ZMM
-// Rows [n0, n1) of a packed matrix (cpu_pack.h). The backend's tasks start
-// at 16-row multiples; a group a range cuts is computed whole into a
-// scratch tile and its rows in range copied (the same values).
+// Rows [n0, n1) of a packed matrix (cpu_pack.h).
 template <class Block>
 void MatMulK8Packed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
-  const int64_t nb = w.cols / kQK_K, N = w.rows, full = N / kPackRows * kPackRows;
-  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t nb = w.cols / kQK_K, N = w.rows, groups = N / kPackRows;
   const size_t group_bytes = static_cast<size_t>(nb) * 16 * sizeof(Block);
-  thread_local std::vector<float> cut;
-  for (int64_t r0 = n0 / kPackRows * kPackRows; r0 < std::min(n1, full); r0 += kPackRows) {
-    const uint8_t* g = base + static_cast<size_t>(r0 / kPackRows) * group_bytes;
-    const int64_t lo = std::max(n0, r0), hi = std::min(n1, r0 + kPackRows);
-    const bool whole = lo == r0 && hi == r0 + kPackRows;
-    float* out = y + r0;
-    int64_t ld = N;
-    if (!whole) {
-      cut.assign(static_cast<size_t>(T * kPackRows), 0.0f);
-      out = cut.data();
-      ld = kPackRows;
-    }
+  const auto group = [&](int64_t gi, float* out, int64_t ld) {
+    const uint8_t* g = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(gi) * group_bytes;
     if (T == 1) {
       RowsOnePacked<Block>(g, xq, nb, out);
     } else if (T < kTokMaxT) {
-      const uint8_t* next = r0 + 2 * kPackRows <= std::min(n1, full) ? g + group_bytes : nullptr;
+      // The next group, prefetched at the pace this one is read.
+      const uint8_t* next = gi + 1 < groups ? g + group_bytes : nullptr;
       for (int64_t t = 0; t < T; t += kTokTile) {
         const int nt = static_cast<int>(std::min<int64_t>(kTokTile, T - t));
         RowsTok<Tok16P, Block>(&g, next, xq + t * nb, nb, nt, out + t * ld, ld, 16);
@@ -1198,20 +1186,10 @@ void MatMulK8Packed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* 
     } else {
       Rows16StripsPacked<Block>(g, xq, T, nb, out, ld);
     }
-    if (!whole) {
-      for (int64_t t = 0; t < T; ++t) {
-        std::memcpy(y + t * N + lo, cut.data() + t * kPackRows + (lo - r0), static_cast<size_t>(hi - lo) * sizeof(float));
-      }
-    }
-  }
-  if (n1 > full) {
-    // The last N % 16 rows, stored as rows after the groups.
-    WeightView tail = w;
-    tail.data = base + static_cast<size_t>(full / kPackRows) * group_bytes;
-    tail.rows = N - full;
-    tail.layout = WeightLayout::kRows;
-    MatMulK8Typed<Block>(tail, xq, T, y + full, std::max(n0, full) - full, n1 - full, N);
-  }
+  };
+  ForEachPackedGroup(N, T, n0, n1, y, group, [&](int64_t m0, int64_t m1) {
+    MatMulK8Typed<Block>(PackedTail(w), xq, T, y + groups * kPackRows, m0, m1, N);
+  });
 }
 #endif  // FORMIGA_CPU_ZMM
 

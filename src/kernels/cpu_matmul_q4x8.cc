@@ -801,28 +801,15 @@ FORMIGA_ALWAYS_INLINE void UnpackPackedHalf(const uint8_t* gb, int h, Unpacked<F
   }
 }
 
-// Rows [n0, n1) of a packed matrix (cpu_pack.h). The backend's tasks start
-// at 16-row multiples; a group a range cuts is computed whole into a
-// scratch tile and its rows in range copied (the same values).
+// Rows [n0, n1) of a packed matrix (cpu_pack.h).
 template <class Fmt>
 void MatMulPacked(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int64_t n0, int64_t n1) {
   constexpr size_t kGroupBlock = 16 * sizeof(typename Fmt::Block);
-  const int64_t nb = w.cols / kQK, N = w.rows, full = N / kPackRows * kPackRows;
-  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t nb = w.cols / kQK, N = w.rows;
   const size_t group_bytes = static_cast<size_t>(nb) * kGroupBlock;
   thread_local std::vector<Unpacked<Fmt>> unpacked;
-  thread_local std::vector<float> cut;
-  for (int64_t r0 = n0 / kPackRows * kPackRows; r0 < std::min(n1, full); r0 += kPackRows) {
-    const uint8_t* g = base + static_cast<size_t>(r0 / kPackRows) * group_bytes;
-    const int64_t lo = std::max(n0, r0), hi = std::min(n1, r0 + kPackRows);
-    const bool whole = lo == r0 && hi == r0 + kPackRows;
-    float* out = y + r0;
-    int64_t ld = N;
-    if (!whole) {
-      cut.assign(static_cast<size_t>(T * kPackRows), 0.0f);
-      out = cut.data();
-      ld = kPackRows;
-    }
+  const auto group = [&](int64_t gi, float* out, int64_t ld) {
+    const uint8_t* g = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(gi) * group_bytes;
     if (T == 1) {
       DotPacked16<Fmt>(g, xq, nb, out);
     } else if (T < kUnpackMinT) {
@@ -837,20 +824,11 @@ void MatMulPacked(const WeightView& w, const ActQ8* xq, int64_t T, float* y, int
         DotUnpackedTiles<Fmt>(unpacked.data(), xq, nb, T, out + kLanes * h, ld, kLanes);
       }
     }
-    if (!whole) {
-      for (int64_t t = 0; t < T; ++t) {
-        std::memcpy(y + t * N + lo, cut.data() + t * kPackRows + (lo - r0), static_cast<size_t>(hi - lo) * sizeof(float));
-      }
-    }
-  }
-  if (n1 > full) {
-    // The last N % 16 rows, stored as rows after the groups.
-    WeightView tail = w;
-    tail.data = base + static_cast<size_t>(full / kPackRows) * group_bytes;
-    tail.rows = N - full;
-    tail.layout = WeightLayout::kRows;
-    MatMulRows8<Fmt>(tail, xq, T, y + full, std::max(n0, full) - full, n1 - full, N);
-  }
+  };
+  const int64_t full = N / kPackRows * kPackRows;
+  ForEachPackedGroup(N, T, n0, n1, y, group, [&](int64_t m0, int64_t m1) {
+    MatMulRows8<Fmt>(PackedTail(w), xq, T, y + full, m0, m1, N);
+  });
 }
 #endif  // FORMIGA_CPU_ZMM
 

@@ -32,8 +32,11 @@
 // (row_bytes apart). The packed matrix has exactly the rows' size.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "kernels/backend.h"
 
@@ -61,5 +64,43 @@ WeightView PackedView(const WeightView& w, const uint8_t* dst);
 
 // Bytes of one packed group block (16 blocks) of `type`.
 size_t PackedGroupBlockBytes(DType type);
+
+// The last N % 16 rows of a packed matrix, as the kRows view they are.
+inline WeightView PackedTail(const WeightView& packed) {
+  const int64_t full = packed.rows / kPackRows * kPackRows;
+  WeightView tail = packed;
+  tail.data = static_cast<const uint8_t*>(packed.data) + static_cast<size_t>(full) * packed.row_bytes;
+  tail.rows = packed.rows - full;
+  tail.layout = WeightLayout::kRows;
+  return tail;
+}
+
+// How a kernel body walks rows [n0, n1) of a packed matrix of N rows, for T
+// tokens into y (T, N): group(g, out, ld) for each 16-row group g the range
+// touches, its 16 outputs of token t to go to out + t * ld (y itself for a
+// whole group; for a group the range cuts, a scratch tile whose rows in
+// range are copied to y after: the backend's tasks start at 16-row
+// multiples, other callers may not); then tail(m0, m1) for the rows past
+// the last group, [m0, m1) counted from the first of them (PackedTail).
+// (static: kernel bodies are compiled once per ISA tier.)
+template <class Group, class Tail>
+static inline void ForEachPackedGroup(int64_t N, int64_t T, int64_t n0, int64_t n1, float* y, Group&& group,
+                                      Tail&& tail) {
+  const int64_t full = N / kPackRows * kPackRows;
+  thread_local std::vector<float> cut;
+  for (int64_t r0 = n0 / kPackRows * kPackRows; r0 < std::min(n1, full); r0 += kPackRows) {
+    const int64_t lo = std::max(n0, r0), hi = std::min(n1, r0 + kPackRows);
+    if (lo == r0 && hi == r0 + kPackRows) {
+      group(r0 / kPackRows, y + r0, N);
+      continue;
+    }
+    cut.assign(static_cast<size_t>(T * kPackRows), 0.0f);
+    group(r0 / kPackRows, cut.data(), kPackRows);
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(y + t * N + lo, cut.data() + t * kPackRows + (lo - r0), static_cast<size_t>(hi - lo) * sizeof(float));
+    }
+  }
+  if (n1 > full) tail(std::max(n0, full) - full, n1 - full);
+}
 
 }  // namespace formiga::cpu
