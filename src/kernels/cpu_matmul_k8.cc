@@ -969,13 +969,15 @@ void StripTile16(const Rows16<K8<Block>::kGroups>* strip, int ns, const BlockQ8_
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(acc_io + t * ld, acc[t]);
 }
 
-// Rows8Strips for 16 full rows (y: their 16 outputs of each token, stride N).
-template <class Block>
-void Rows16Strips(const uint8_t* const rp[16], const BlockQ8_K* xq, int64_t T, int64_t nb, float* y, int64_t N) {
+// Rows8Strips for 16 full rows (y: their 16 outputs of each token, stride
+// N); unpack(ib, k) fills k with super-block ib of the 16 rows (Unpack16
+// from the rows, UnpackPacked16 from a packed group).
+template <class Block, class Unpack>
+void Rows16Strips(Unpack&& unpack, const BlockQ8_K* xq, int64_t T, int64_t nb, float* y, int64_t N) {
   Rows16<K8<Block>::kGroups> strip[kStrip16];
   for (int64_t ib0 = 0; ib0 < nb; ib0 += kStrip16) {
     const int ns = static_cast<int>(std::min<int64_t>(kStrip16, nb - ib0));
-    for (int s = 0; s < ns; ++s) Unpack16<Block>(rp, static_cast<size_t>(ib0 + s), strip[s]);
+    for (int s = 0; s < ns; ++s) unpack(static_cast<size_t>(ib0 + s), strip[s]);
     for (int64_t t = 0; t < T; t += kTile) {
       const BlockQ8_K* x = xq + t * nb + ib0;
       float* acc = y + t * N;
@@ -1104,25 +1106,6 @@ struct Tok16P : Tok16 {
   }
 };
 
-// Rows16Strips from a packed group.
-template <class Block>
-void Rows16StripsPacked(const uint8_t* g, const BlockQ8_K* xq, int64_t T, int64_t nb, float* y, int64_t N) {
-  Rows16<K8<Block>::kGroups> strip[kStrip16];
-  for (int64_t ib0 = 0; ib0 < nb; ib0 += kStrip16) {
-    const int ns = static_cast<int>(std::min<int64_t>(kStrip16, nb - ib0));
-    for (int s = 0; s < ns; ++s) UnpackPacked16<Block>(g + static_cast<size_t>(ib0 + s) * 16 * sizeof(Block), strip[s]);
-    for (int64_t t = 0; t < T; t += kTile) {
-      const BlockQ8_K* x = xq + t * nb + ib0;
-      float* acc = y + t * N;
-      switch (std::min<int64_t>(kTile, T - t)) {
-        case 4: StripTile16<Block, 4>(strip, ns, x, nb, acc, N, ib0 == 0); break;
-        case 3: StripTile16<Block, 3>(strip, ns, x, nb, acc, N, ib0 == 0); break;
-        case 2: StripTile16<Block, 2>(strip, ns, x, nb, acc, N, ib0 == 0); break;
-        default: StripTile16<Block, 1>(strip, ns, x, nb, acc, N, ib0 == 0); break;
-      }
-    }
-  }
-}
 #endif  // FORMIGA_CPU_ZMM
 
 // Rows [n0, n1) of a kRows matrix into y (T rows, `N` = ldy apart).
@@ -1136,7 +1119,8 @@ void MatMulK8Typed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* y
       const uint8_t* rp16[16];
       for (int i = 0; i < 16; ++i) rp16[i] = base + static_cast<size_t>(n + i) * w.row_bytes;
       if (T >= kTokMaxT) {
-        Rows16Strips<Block>(rp16, xq, T, nb, y + n, N);
+        Rows16Strips<Block>([&](size_t ib, Rows16<K8<Block>::kGroups>& k) K8_LAMBDA { Unpack16<Block>(rp16, ib, k); },
+                            xq, T, nb, y + n, N);
       } else {
         const uint8_t* next = n + 32 <= n1 ? base + static_cast<size_t>(n + 16) * w.row_bytes : nullptr;
         for (int64_t t = 0; t < T; t += kTokTile) {
@@ -1184,7 +1168,9 @@ void MatMulK8Packed(const WeightView& w, const BlockQ8_K* xq, int64_t T, float* 
         RowsTok<Tok16P, Block>(&g, next, xq + t * nb, nb, nt, out + t * ld, ld, 16);
       }
     } else {
-      Rows16StripsPacked<Block>(g, xq, T, nb, out, ld);
+      Rows16Strips<Block>([&](size_t ib, Rows16<K8<Block>::kGroups>& k) K8_LAMBDA {
+        UnpackPacked16<Block>(g + ib * 16 * sizeof(Block), k);
+      }, xq, T, nb, out, ld);
     }
   };
   ForEachPackedGroup(N, T, n0, n1, y, group, [&](int64_t m0, int64_t m1) {
