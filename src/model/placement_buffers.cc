@@ -138,11 +138,11 @@ void PlacedWeights::Adopt(WeightView* w, const WeightView& packed) {
   *w = packed;
 }
 
-// The rows' file pages are not read again by MatMuls: out of this process's
-// resident set (the tensor's whole pages; the page cache keeps them for
-// other processes and the next load). A tied embedding table's GetRows
-// faults back the few rows it reads. Only for a file mapping: MADV_DONTNEED
-// would zero anonymous memory.
+// The rows' file pages are not read again (MatMuls and a tied table's
+// GetRows read the packed copy): out of this process's resident set (the
+// tensor's whole pages; the page cache keeps them for other processes and
+// the next load; a device part placed later faults back what it uploads).
+// Only for a file mapping: MADV_DONTNEED would zero anonymous memory.
 void PlacedWeights::ReleaseRows(const WeightView& w) const {
   const auto begin = reinterpret_cast<uintptr_t>(w.data);
   const uintptr_t end = begin + static_cast<size_t>(w.rows) * w.row_bytes;
