@@ -165,9 +165,12 @@ class Backend {
   // bytes, 64-byte aligned) and returns the view to compute with (layout
   // kPacked; only this backend's MatMul reads it). Results are bit-identical
   // to the rows'. The packed view is always `w` with data = dst and layout
-  // kPacked, and the bytes depend only on the rows and PackedFormat(), a
-  // name of the layout's version: packed bytes kept from an earlier load
-  // (model/pack_cache.h) are reused under the same name.
+  // kPacked. Packing runs of rows (16-row multiples from a 16-row multiple;
+  // the last run may hold the tail) at dst + first_row * row_bytes writes
+  // exactly the bytes packing the whole matrix there would. The bytes
+  // depend only on the rows and PackedFormat(), a name of the layout's
+  // version: packed bytes kept from an earlier load (model/pack_cache.h)
+  // are reused under the same name.
   virtual size_t PackedBytes(const WeightView& w) const {
     (void)w;
     return 0;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "model/weights.h"
+
 namespace formiga {
 namespace {
 
@@ -94,9 +96,29 @@ Status PlacedWeights::PlaceTable(const ModelPlacement::Part& part, WeightView* w
   return Place(part, w, what);
 }
 
+bool PlacedWeights::EveryLayerMatrixPacks(Backend& be) const {
+  if (file_ == nullptr) return true;
+  for (const GgufTensorInfo& t : file_->tensors()) {
+    if (t.name.rfind("blk.", 0) != 0 || t.shape.size() != 2 || t.data == nullptr) continue;
+    const WeightView v{t.type, t.data, t.shape[0], t.shape[1],
+                       static_cast<size_t>(DTypeRowBytes(t.type, static_cast<uint64_t>(t.shape[0])))};
+    if (be.PackedBytes(v) == 0) return false;
+  }
+  return true;
+}
+
 Status PlacedWeights::Pack(const ModelPlacement::Part& part, WeightView* w, const std::string& what) {
   Backend& be = *part.backend;
-  const size_t bytes = be.PackedBytes(*w);
+  if (!pack_checked_) {
+    // NOTE: all or nothing. In a file mixing packed and unpacked layer
+    // matrices (Gemma-3's Q5_0 beside Q4_K/Q6_K), the unpacked ones keep
+    // the 2 MB file pages they share with released packed rows mapped: RSS
+    // grew 6 % over the plan (tests/test_plan.py). Such files compute from
+    // the mapping, as before.
+    pack_checked_ = true;
+    pack_ = EveryLayerMatrixPacks(be);
+  }
+  const size_t bytes = pack_ ? be.PackedBytes(*w) : 0;
   if (bytes == 0) return Status::Ok();
   const size_t src_bytes = static_cast<size_t>(w->rows) * w->row_bytes;
   if (!cache_opened_ && file_ != nullptr) {
@@ -117,7 +139,23 @@ Status PlacedWeights::Pack(const ModelPlacement::Part& part, WeightView* w, cons
     return Status::ResourceExhausted("packing " + what + " for " + part.name() + ": " + pages.status().message() +
                                      " (FORMIGA_PACK_WEIGHTS=0 computes from the mapped file instead)");
   }
-  FORMIGA_ASSIGN_OR_RETURN(WeightView packed, be.PackWeight(*w, pages->data()));
+  // In runs of about kPackSlice bytes of rows, each run's file pages
+  // released once packed: the load's peak RSS stays the file's plus one run
+  // (a 137 MiB tied Gemma-3 table packed whole raised it by that much).
+  constexpr size_t kPackSlice = size_t{8} << 20;
+  const int64_t step = std::max<int64_t>(16, static_cast<int64_t>(kPackSlice / w->row_bytes) / 16 * 16);
+  auto* dst = static_cast<uint8_t*>(pages->data());
+  for (int64_t r0 = 0; r0 < w->rows;) {
+    // (The last run takes the rest, tail rows included, so it has >= 16.)
+    const int64_t n = w->rows - r0 < 2 * step ? w->rows - r0 : step;
+    const WeightView run = SliceRows(*w, r0, n);
+    FORMIGA_RETURN_IF_ERROR(be.PackWeight(run, dst + static_cast<size_t>(r0) * w->row_bytes).status());
+    ReleaseRows(run);
+    r0 += n;
+  }
+  WeightView packed = *w;
+  packed.data = dst;
+  packed.layout = WeightLayout::kPacked;
   cache_.Add(w->data, src_bytes, pages->data(), bytes);
   Adopt(w, packed);
   packed_.push_back(std::move(*pages));

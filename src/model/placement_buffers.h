@@ -93,10 +93,14 @@ class PlacedWeights {
   // `*w` becomes `packed` (and so do the tables with the same bytes).
   void Adopt(WeightView* w, const WeightView& packed);
   static bool SameMatrix(const WeightView& a, const WeightView& b);
+  // Whether `be` packs every layer matrix of the file (packing is all or
+  // nothing: see Pack).
+  bool EveryLayerMatrixPacks(Backend& be) const;
 
   const GgufFile* file_ = nullptr;
   std::string pack_cache_dir_;
   bool cache_opened_ = false;
+  bool pack_checked_ = false, pack_ = false;
   PackCache cache_;
   std::vector<HostPages> packed_;
   uint64_t packed_bytes_ = 0;
