@@ -88,6 +88,10 @@ class CpuBackend final : public Backend {
     if (isa_ != CpuIsa::kAvx512Vnni || !PackingWanted()) return 0;
     return cpu::PackedBytes(w);
   }
+  // Whether this backend's kernels read `w` packed (its tier and type).
+  bool ReadsPacked(const WeightView& w) const {
+    return isa_ == CpuIsa::kAvx512Vnni && cpu::PackedBytes(Unpacked(w)) != 0;
+  }
   std::string PackedFormat() const override { return "cpu-avx512-vnni-16rows-v1"; }
   Result<WeightView> PackWeight(const WeightView& w, void* dst) override {
     if (PackedBytes(w) == 0) return Backend::PackWeight(w, dst);
@@ -129,7 +133,7 @@ class CpuBackend final : public Backend {
                                        " weights with " + std::to_string(w.cols) +
                                        " columns, not a multiple of the block size " + std::to_string(block));
       }
-      if (w.layout == WeightLayout::kPacked && (isa_ != CpuIsa::kAvx512Vnni || cpu::PackedBytes(Unpacked(w)) == 0)) {
+      if (w.layout == WeightLayout::kPacked && !ReadsPacked(w)) {
         return Status::InvalidArgument(std::string("cpu backend: a packed ") + DTypeName(w.type) +
                                        " matrix reached the " + CpuIsaName(isa_) +
                                        " kernels, which read only GGUF rows (pack with this backend's PackWeight)");
@@ -234,7 +238,7 @@ class CpuBackend final : public Backend {
 
   Status GetRows(const WeightView& table, const int32_t* ids, int64_t T, float* y) override {
     const bool packed = table.layout == WeightLayout::kPacked;
-    if (packed && (isa_ != CpuIsa::kAvx512Vnni || cpu::PackedBytes(Unpacked(table)) == 0)) {
+    if (packed && !ReadsPacked(table)) {
       return Status::InvalidArgument(std::string("cpu backend: GetRows on a packed ") + DTypeName(table.type) +
                                      " table this backend did not pack");
     }

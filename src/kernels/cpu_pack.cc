@@ -35,8 +35,6 @@ BlockShape ShapeOf(DType type) {
 
 }  // namespace
 
-size_t PackedGroupBlockBytes(DType type) { return kPackRows * ShapeOf(type).block_bytes; }
-
 size_t PackedBytes(const WeightView& w) {
   const BlockShape b = ShapeOf(w.type);
   const int64_t block = GetDTypeTraits(w.type).block_size;

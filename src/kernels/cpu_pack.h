@@ -62,9 +62,6 @@ void UnpackRow(const WeightView& packed, int64_t r, uint8_t* out);
 // The packed view of `w` with its bytes at `dst`.
 WeightView PackedView(const WeightView& w, const uint8_t* dst);
 
-// Bytes of one packed group block (16 blocks) of `type`.
-size_t PackedGroupBlockBytes(DType type);
-
 // The last N % 16 rows of a packed matrix, as the kRows view they are.
 inline WeightView PackedTail(const WeightView& packed) {
   const int64_t full = packed.rows / kPackRows * kPackRows;

@@ -113,7 +113,7 @@ PackCache PackCache::Open(const GgufFile& file, const std::string& format, const
   return c;
 }
 
-const void* PackCache::Find(const void* src, size_t src_bytes, size_t packed_bytes) const {
+const void* PackCache::Find(const void* src, size_t src_bytes, size_t packed_bytes) {
   if (!active()) return nullptr;
   const auto* p = static_cast<const uint8_t*>(src);
   if (p < src_base_ || p + src_bytes > src_base_ + src_size_) return nullptr;

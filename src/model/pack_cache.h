@@ -57,7 +57,7 @@ class PackCache {
 
   // The cached packed bytes (packed_bytes of them) of the tensor whose rows
   // are src_bytes at `src` (inside the GGUF's mapping), or null.
-  const void* Find(const void* src, size_t src_bytes, size_t packed_bytes) const;
+  const void* Find(const void* src, size_t src_bytes, size_t packed_bytes);
   // A tensor this load packed (`packed` stays valid until Write).
   void Add(const void* src, size_t src_bytes, const void* packed, size_t packed_bytes);
   // Bytes found in the cache file so far.
@@ -78,7 +78,7 @@ class PackCache {
   MappedFile mapped_;
   std::map<uint64_t, Entry> entries_;  // by offset in the GGUF
   bool added_ = false;
-  mutable uint64_t found_bytes_ = 0;
+  uint64_t found_bytes_ = 0;
 };
 
 }  // namespace formiga
